@@ -1,0 +1,63 @@
+"""Board descriptions (`boards/<name>.json`), shared with the firmware."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import paths
+
+
+class UnknownBoard(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board description; `raw` is the JSON exactly as the firmware reads it."""
+
+    name: str
+    raw: dict[str, Any]
+
+    @property
+    def heap_bytes(self) -> int:
+        return int(self.raw["heap_bytes"])
+
+    @property
+    def block_size(self) -> int:
+        return int(self.raw["fs"]["block_size"])
+
+    @property
+    def block_count(self) -> int:
+        return int(self.raw["fs"]["block_count"])
+
+    @property
+    def fs_bytes(self) -> int:
+        return self.block_size * self.block_count
+
+    @property
+    def baud(self) -> int:
+        return int(self.raw["control"]["baud"])
+
+    @property
+    def mpy_arch(self) -> str | None:
+        return self.raw.get("mpy_arch")
+
+    @property
+    def platform(self) -> str:
+        return self.raw["platform"]
+
+
+def names() -> list[str]:
+    """Names of every described board."""
+    return sorted(p.stem for p in paths.BOARDS.glob("*.json"))
+
+
+def load(name: str) -> Board:
+    """Load `boards/<name>.json`; the error lists the boards there are."""
+    path = paths.BOARDS / f"{name}.json"
+    if not path.exists():
+        raise UnknownBoard(f"unknown board {name!r}; described boards: {', '.join(names())}")
+    raw = json.loads(path.read_text())
+    return Board(name=name, raw=raw)
