@@ -1,0 +1,113 @@
+# The emulated board's "ROM": plays the MicroPython port's C start-up on the
+# Unix port. Runs on the MicroPython VM, never on CPython.
+#
+#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board>
+#
+# Exit codes: what boot.py/main.py passed to SystemExit (3 = reboot
+# requested), 1 = uncaught exception (crash), 4 = flash did not mount,
+# 2 = bad command line, 0 = main.py returned (board idles at the REPL).
+# Everything here lives on the board's capped heap, so it stays small.
+import gc
+import sys
+import os
+import vfs
+import termios
+
+
+class FlashBdev:
+    # File-backed flash with littlefs' extended block-device protocol. Writes
+    # go straight to the file (no buffering) so a SIGKILL - a power cut -
+    # keeps every block littlefs already programmed, as real flash would.
+    def __init__(self, f, bs, n):
+        self.f = f
+        self.bs = bs
+        self.n = n
+
+    def readblocks(self, block, buf, off=0):
+        self.f.seek(block * self.bs + off)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, off=None):
+        self.f.seek(block * self.bs + (off or 0))
+        self.f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.n
+        if op == 5:
+            return self.bs
+        if op == 6:
+            # Erase: littlefs never relies on erased contents, so skip the
+            # 0xFF fill (it would cost a block-sized buffer on this heap).
+            return 0
+        return None
+
+
+class Emu:
+    # Board services the HAL reaches as `import _emu`.
+    def __init__(self, uart, board):
+        self.uart = uart
+        self.board = board
+
+    def reset(self):
+        # Like machine.reset(): the supervisor restarts the process on 3.
+        raise SystemExit(3)
+
+
+def _open_uart(path):
+    u = open(path, "r+b")
+    fd = u.fileno()
+    a = termios.tcgetattr(fd)
+    # termios here lacks the VMIN/VTIME names: cc indexes 6 (VMIN) and
+    # 5 (VTIME) on Linux. 0/0 makes read(n) return what is there at once.
+    a[6][6] = 0
+    a[6][5] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, a)
+    return u
+
+
+def _run(path, g):
+    try:
+        os.stat(path)
+    except OSError:
+        return
+    with open(path) as f:
+        src = f.read()
+    exec(src, g)
+
+
+def main():
+    if len(sys.argv) != 6:
+        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board>")
+        sys.exit(2)
+    flash, bs, n, uart_path, board = sys.argv[1:6]
+    bs = int(bs)
+    n = int(n)
+    # Both host files must be opened before the host filesystem goes away.
+    uart = _open_uart(uart_path)
+    bdev = FlashBdev(open(flash, "r+b"), bs, n)
+    try:
+        fs = vfs.VfsLfs2(bdev)
+        vfs.umount("/")
+        vfs.mount(fs, "/")
+        os.chdir("/")
+    except OSError as e:
+        print("rom: flash does not hold a littlefs2 filesystem (%r); halting" % (e,))
+        sys.exit(4)
+    sys.path[:] = ["", ".frozen", "/lib"]
+    sys.modules["_emu"] = Emu(uart, board)
+    g = {"__name__": "__main__"}
+    # A real board starts the app on a clean heap: drop the start-up garbage.
+    gc.collect()
+    try:
+        _run("/boot.py", g)
+        _run("/main.py", g)
+    except SystemExit as e:
+        code = e.args[0] if e.args else 0
+        sys.exit(0 if code is None else code if isinstance(code, int) else 1)
+    except BaseException as e:  # noqa: B902 - a crash of any kind is reported the same way
+        sys.print_exception(e)
+        sys.exit(1)
+
+
+main()
