@@ -1,0 +1,1 @@
+"""Host-side links to a hub: serial (pyserial) and MQTT (paho-mqtt)."""

@@ -1,0 +1,170 @@
+"""The control plane over MQTT, as a head-end would drive it (paho-mqtt)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+
+from ..protocol import frame as fr
+from ..protocol.errors import HubError, HubTimeout
+from .base import Event, Link, Reply
+
+TOPIC_ROOT = "commshub"
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """`mqtt://host:port` (or host:port) -> (host, port); port defaults to 1883."""
+    if "://" not in url:
+        url = "mqtt://" + url
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "tcp"):
+        raise ValueError(f"unsupported broker URL {url!r}: use mqtt://host:port")
+    if not u.hostname:
+        raise ValueError(f"broker URL {url!r} has no host")
+    return u.hostname, u.port or 1883
+
+
+def topic_prefix(hub_id: str) -> str:
+    return f"{TOPIC_ROOT}/{hub_id}/"
+
+
+def encode_bin_envelope(req_id: str, command: str, args: dict | None, data: bytes) -> bytes:
+    """`cmd/bin` payload: idlen, id, then the serial payload layout."""
+    rid = req_id.encode()
+    return bytes([len(rid)]) + rid + fr.encode_payload(command, args, data)
+
+
+def decode_bin_envelope(payload: bytes) -> tuple[str, str, Any, bytes]:
+    n = payload[0]
+    rid = payload[1 : 1 + n].decode()
+    name, body, data = fr.decode_payload(payload[1 + n :])
+    return rid, name, body, data
+
+
+class MqttLink(Link):
+    """Request/response, events and the retained status of one hub over a broker."""
+
+    name = "mqtt"
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        broker_url: str,
+        hub_id: str,
+        timeout: float = 5.0,
+        client_id: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        on_status: Callable[[dict], None] | None = None,
+    ) -> None:
+        super().__init__(timeout, on_event)
+        self.broker_url = broker_url
+        self.hub_id = hub_id
+        self.prefix = topic_prefix(hub_id)
+        self.on_status = on_status
+        self.status: dict | None = None
+        self.last_response: dict | None = None
+        self._status_cv = threading.Condition()
+        self._tag = f"h{os.getpid():x}{next(self._ids)}"
+        self._n = itertools.count(1)
+        self._connected = threading.Event()
+        self._suback = threading.Event()
+        host, port = parse_broker_url(broker_url)
+        cid = client_id or f"commshub-host-{self._tag}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._suback.set()
+        self.client.reconnect_delay_set(0.2, 2)
+        try:
+            self.client.connect(host, port, keepalive=30)
+        except OSError as e:
+            raise ConnectionError(f"cannot reach MQTT broker at {broker_url}: {e}") from e
+        self.client.loop_start()
+        if not self._connected.wait(timeout) or not self._suback.wait(timeout):
+            self.client.loop_stop()
+            raise HubTimeout(f"MQTT broker {broker_url} did not accept the connection in {timeout:.0f} s")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            return
+        self._suback.clear()
+        client.subscribe([(self.prefix + t, 1) for t in ("rsp", "rsp/bin", "evt", "status")])
+        self._connected.set()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        sub = msg.topic[len(self.prefix) :]
+        try:
+            if sub == "rsp/bin":
+                rid, name, body, data = decode_bin_envelope(msg.payload)
+                self._complete(rid, Reply(name, body, data))
+                return
+            doc = json.loads(msg.payload)
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return  # not ours to judge; a head-end ignores what it cannot read
+        if sub == "rsp":
+            rid = doc.get("id")
+            if doc.get("ok"):
+                self._complete(rid, Reply(doc.get("cmd", ""), doc.get("result")))
+            else:
+                err = doc.get("error") or {}
+                self._complete(rid, HubError(str(err.get("code")), str(err.get("message")), doc.get("cmd")))
+            self.last_response = doc
+        elif sub == "evt":
+            self._push_event(Event(str(doc.get("event")), doc))
+        elif sub == "status":
+            with self._status_cv:
+                self.status = doc
+                self._status_cv.notify_all()
+            if self.on_status:
+                self.on_status(doc)
+
+    # -- requests ------------------------------------------------------------
+    def new_id(self) -> str:
+        return f"{self._tag}-{next(self._n)}"
+
+    def publish(self, subtopic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        """Publish anything under the hub's prefix (fuzzing, hand-made commands)."""
+        info = self.client.publish(self.prefix + subtopic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(self.timeout)
+
+    def request(
+        self,
+        command: str,
+        args: dict | None = None,
+        data: bytes = b"",
+        timeout: float | None = None,
+        req_id: str | None = None,
+    ) -> Reply:
+        """Send one command (JSON, or the binary envelope when there is data) and wait."""
+        rid = req_id or self.new_id()
+        slot = self._register(rid)
+        if data:
+            self.publish("cmd/bin", encode_bin_envelope(rid, command, args, data))
+        else:
+            doc: dict[str, Any] = {"id": rid, "cmd": command}
+            if args:
+                doc["args"] = args
+            self.publish("cmd", json.dumps(doc, separators=(",", ":")))
+        return self._wait(rid, slot, command, timeout)
+
+    def wait_status(self, where: Callable[[dict], bool], timeout: float = 10.0) -> dict:
+        """Wait until the retained status satisfies `where` (e.g. state == 'online')."""
+        deadline = time.monotonic() + timeout
+        with self._status_cv:
+            while self.status is None or not where(self.status):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HubTimeout(f"status of {self.hub_id} is {self.status!r} after {timeout:.0f} s")
+                self._status_cv.wait(left)
+            return self.status
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,1 @@
+"""The control-plane wire protocol, host side (docs/PROTOCOL.md)."""

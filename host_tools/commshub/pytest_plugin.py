@@ -1,0 +1,124 @@
+"""pytest plugin: one HIL suite, any target.
+
+    pytest hil_tests                                   # emulated board, embedded broker
+    pytest hil_tests --target emulator:esp32-devkitc   # emulated, configured as an ESP32
+    pytest hil_tests --target serial:/dev/ttyUSB0 --board esp32-devkitc --broker mqtt://10.0.0.2:1883
+
+Fixtures: `broker_url`, `hub` (a started commshub.hub.Hub), `serial_link`,
+`mqtt_link`, and `link` (parametrise a test over both with `@pytest.mark.links`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .broker import EmbeddedBroker
+from .hub import Hub
+from .mpytest import pytest_collect_file  # noqa: F401  (firmware tests on MicroPython)
+from .targets import from_spec
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("commshub", "Comms Hub hardware-in-the-loop")
+    g.addoption("--target", default="emulator", help="emulator[:BOARD] (default emulator) or serial:PORT for a real board")
+    g.addoption("--board", default=None, help="board description in boards/ (needed with serial:PORT)")
+    g.addoption("--broker", default=None, help="mqtt://host:port of an external broker (default: start the embedded amqtt)")
+    g.addoption("--hub-timeout", type=float, default=5.0, help="seconds to wait for each answer")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "links: run the test once over serial and once over MQTT (fixture `link`)")
+    config.addinivalue_line("markers", "emulator_only: needs something only the emulator has")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "via" in metafunc.fixturenames:
+        metafunc.parametrize("via", ["serial", "mqtt"])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    broker = config.getoption("--broker") or "embedded amqtt"
+    board = config.getoption("--board") or "-"
+    return [f"commshub: target={config.getoption('--target')} board={board} broker={broker}"]
+
+
+@pytest.fixture(scope="session")
+def broker_url(request: pytest.FixtureRequest):
+    url = request.config.getoption("--broker")
+    if url:
+        yield url
+        return
+    broker = EmbeddedBroker().start()
+    request.config._commshub_broker = broker  # tests that restart the broker reach it here
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_broker(request: pytest.FixtureRequest, broker_url):
+    """The embedded broker process, for tests that stop and restart it; skips on an external one."""
+    broker = getattr(request.config, "_commshub_broker", None)
+    if broker is None:
+        pytest.skip("the broker is external (--broker): it cannot be restarted from here")
+    return broker
+
+
+@pytest.fixture(scope="session")
+def _hub_session(request: pytest.FixtureRequest, broker_url):
+    cfg = request.config
+    target = from_spec(cfg.getoption("--target"), cfg.getoption("--board"), broker_url)
+    hub = Hub(target, broker_url, timeout=cfg.getoption("--hub-timeout"))
+    try:
+        hub.start()
+    except Exception:
+        tail = "\n".join(target.console_tail(60))
+        hub.stop()
+        raise RuntimeError(f"the hub did not come up; console:\n{tail}")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hub(_hub_session: Hub, request: pytest.FixtureRequest) -> Hub:
+    """The hub, answering on every link, with events of earlier tests cleared."""
+    h = _hub_session
+    try:
+        h.request("ping", timeout=2)
+    except Exception:
+        # An earlier test left it down (a failed power test): bring it back.
+        h.power_cycle()
+    if h.mqtt is not None:
+        h.wait_online()
+        h.mqtt.clear_events()
+    h.serial.clear_events()
+    yield h
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print("\n--- hub console (last lines) ---\n" + "\n".join(h.target.console_tail(40)))
+
+
+@pytest.fixture
+def serial_link(hub: Hub):
+    return hub.serial
+
+
+@pytest.fixture
+def mqtt_link(hub: Hub):
+    if hub.mqtt is None:
+        pytest.skip("no broker")
+    return hub.mqtt
+
+
+@pytest.fixture
+def link(hub: Hub, via: str):
+    """The link a `via`-parametrised test runs over."""
+    return hub.link(via)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep
+    return rep
