@@ -1,0 +1,1 @@
+"""Codecs: bytes <-> messages, no state beyond one decoder's buffers."""

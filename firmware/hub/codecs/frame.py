@@ -1,0 +1,262 @@
+"""Serial control-plane frames (docs/PROTOCOL.md, "Serial frames").
+
+    A5 5A | kind u8 | seq u16 | len u16 | hcrc u16 | payload[len] | crc u32
+
+The decoder is incremental and allocation-free on the hot path: it owns one
+preallocated payload buffer and stops after each complete frame or error so
+the caller can use `payload` before the buffer is reused.
+"""
+
+import struct
+from binascii import crc32
+from time import ticks_diff
+
+SYNC1 = 0xA5
+SYNC2 = 0x5A
+REQUEST = 1
+RESPONSE = 2
+ERROR = 3
+EVENT = 4
+MAX_PAYLOAD = 4096
+OVERHEAD = 13
+TIMEOUT_MS = 200
+
+# Results of Decoder.feed (Decoder.result).
+NONE = 0
+FRAME = 1
+FAULT = 2
+
+# Decoder states.
+_S1 = 0  # scanning for A5
+_S2 = 1  # saw A5, want 5A
+_HDR = 2  # collecting the 7 header bytes after the sync
+_BODY = 3  # collecting payload + crc into the buffer
+_SKIP = 4  # discarding an oversize frame without buffering it
+
+
+class Decoder:
+    """Incremental frame decoder with resync (see PROTOCOL.md receiver rules)."""
+
+    def __init__(self, max_payload=MAX_PAYLOAD, timeout_ms=TIMEOUT_MS):
+        self.max_payload = max_payload
+        self.timeout_ms = timeout_ms
+        self.hdr = bytearray(7)  # kind, seq, len, hcrc
+        self._rep = bytearray(7)  # header bytes to rescan after a bad hcrc
+        self.buf = bytearray(max_payload + 4)
+        self._mv = memoryview(self.buf)
+        self.state = _S1
+        self.pos = 0
+        self.need = 0
+        self.last = 0
+        self.result = NONE
+        self.kind = 0
+        self.seq = 0
+        self.length = 0
+        self.error = None
+        self.payload = None
+        # Counters for status and tests.
+        self.frames = 0
+        self.faults = 0
+        self.skipped = 0  # bytes outside frames (console text on a real board)
+        self.dropped = 0  # partial frames dropped by the inter-byte timeout
+        self.bad_hcrc = 0
+
+    def reset(self):
+        """Forget any partial frame."""
+        self.state = _S1
+        self.pos = 0
+
+    def feed(self, data, start, end, now):
+        """Consume data[start:end] received at ticks_ms `now`.
+
+        Returns the index after the last byte consumed. It stops early after a
+        frame (result FRAME: kind, seq, payload) or an error that must be
+        answered (result FAULT: seq, error), so call again with the rest.
+        """
+        self.result = NONE
+        if start >= end:
+            return start
+        if self.state != _S1 and ticks_diff(now, self.last) > self.timeout_ms:
+            self.dropped += 1
+            self.state = _S1
+        self.last = now
+        i = start
+        while i < end:
+            st = self.state
+            if st == _BODY:
+                n = min(end - i, self.need - self.pos)
+                self.buf[self.pos:self.pos + n] = data[i:i + n]
+                self.pos += n
+                i += n
+                if self.pos == self.need:
+                    self._finish()
+                    return i
+            elif st == _SKIP:
+                n = min(end - i, self.need)
+                self.need -= n
+                i += n
+                if self.need == 0:
+                    self.state = _S1
+            else:
+                i = self._scan(data, i, end)
+                if self.result != NONE:
+                    return i
+        return i
+
+    def _scan(self, data, i, end):
+        # Sync and header, byte by byte (at most 9 bytes per frame).
+        hdr = self.hdr
+        while i < end:
+            b = data[i]
+            i += 1
+            st = self.state
+            if st == _S1:
+                if b == SYNC1:
+                    self.state = _S2
+                else:
+                    self.skipped += 1
+            elif st == _S2:
+                if b == SYNC2:
+                    self.state = _HDR
+                    self.pos = 0
+                elif b != SYNC1:  # A5 A5 5A: the second A5 may start a frame
+                    self.state = _S1
+                    self.skipped += 2
+                else:
+                    self.skipped += 1
+            else:
+                hdr[self.pos] = b
+                self.pos += 1
+                if self.pos == 7:
+                    self._header()
+                    if self.result != NONE or self.state != _S1:
+                        return i
+        return i
+
+    def _header(self):
+        hdr = self.hdr
+        kind, seq, length, hcrc = struct.unpack_from("<BHHH", hdr, 0)
+        if crc32(memoryview(hdr)[0:5]) & 0xFFFF != hcrc:
+            # Drop it and rescan from the byte after the sync: the header
+            # bytes themselves may hold the real start of a frame.
+            self.bad_hcrc += 1
+            self.skipped += 2
+            self.state = _S1
+            self._rep[:] = hdr
+            self._scan(self._rep, 0, 7)
+            return
+        self.kind = kind
+        self.seq = seq
+        self.length = length
+        if length > self.max_payload:
+            self.state = _SKIP
+            self.need = length + 4
+            self._fault("too_large")
+            return
+        self.state = _BODY
+        self.pos = 0
+        self.need = length + 4
+
+    def _finish(self):
+        n = self.length
+        mv = self._mv
+        crc = crc32(mv[0:n], crc32(self.hdr))
+        self.state = _S1
+        if crc != struct.unpack_from("<I", self.buf, n)[0]:
+            self._fault("bad_crc")
+            return
+        self.frames += 1
+        self.result = FRAME
+        self.payload = mv[0:n]
+
+    def _fault(self, code):
+        self.faults += 1
+        self.error = code
+        self.result = FAULT
+
+
+def payload_size(name, jbytes, data=None):
+    """Bytes a payload with this name, JSON and data takes."""
+    return 3 + len(name) + len(jbytes) + (len(data) if data else 0)
+
+
+def write_payload(buf, off, name, jbytes, data=None):
+    """Write a payload (nlen, name, jlen, json, data) at buf[off]; return the end."""
+    n = len(name)
+    buf[off] = n
+    off += 1
+    buf[off:off + n] = name
+    off += n
+    n = len(jbytes)
+    struct.pack_into("<H", buf, off, n)
+    off += 2
+    buf[off:off + n] = jbytes
+    off += n
+    if data:
+        n = len(data)
+        buf[off:off + n] = data
+        off += n
+    return off
+
+
+def encode_into(buf, kind, seq, name, jbytes, data=None):
+    """Encode one frame into `buf`; return its length. ValueError if too large.
+
+    `name` and `jbytes` are bytes (an empty `jbytes` means `{}`).
+    """
+    plen = payload_size(name, jbytes, data)
+    if plen > MAX_PAYLOAD or plen + OVERHEAD > len(buf) or len(name) > 255:
+        raise ValueError("frame too large")
+    buf[0] = SYNC1
+    buf[1] = SYNC2
+    struct.pack_into("<BHH", buf, 2, kind, seq & 0xFFFF, plen)
+    mv = memoryview(buf)
+    struct.pack_into("<H", buf, 7, crc32(mv[2:7]) & 0xFFFF)
+    end = write_payload(buf, 9, name, jbytes, data)
+    struct.pack_into("<I", buf, end, crc32(mv[2:end]))
+    return end + 4
+
+
+def encode(kind, seq, name, jbytes=b"", data=None):
+    """Encode one frame and return it as a new bytearray (tests, rare paths)."""
+    buf = bytearray(payload_size(name, jbytes, data) + OVERHEAD)
+    encode_into(buf, kind, seq, name, jbytes, data)
+    return buf
+
+
+def decode_payload(payload):
+    """Split a payload into (name str, jbytes memoryview, data memoryview).
+
+    Raises ValueError when the lengths do not add up or the name is not
+    printable ASCII. The JSON is not parsed here (see parse_json).
+    """
+    mv = memoryview(payload)
+    n = len(mv)
+    if n < 3:
+        raise ValueError("payload too short")
+    nlen = mv[0]
+    if nlen == 0 or 1 + nlen + 2 > n:
+        raise ValueError("bad name length")
+    for b in mv[1:1 + nlen]:
+        if b < 0x21 or b > 0x7E:
+            raise ValueError("name not ASCII")
+    name = str(bytes(mv[1:1 + nlen]), "ascii")
+    off = 1 + nlen
+    jlen = mv[off] | mv[off + 1] << 8
+    off += 2
+    if off + jlen > n:
+        raise ValueError("bad json length")
+    return name, mv[off:off + jlen], mv[off + jlen:]
+
+
+def parse_json(jbytes):
+    """Parse JSON bytes (empty means {}); ValueError if it is not JSON."""
+    import json
+
+    if not len(jbytes):
+        return {}
+    try:
+        return json.loads(bytes(jbytes))
+    except Exception:
+        # MicroPython raises ValueError or UnicodeError depending on the fault.
+        raise ValueError("invalid JSON")
