@@ -1,7 +1,11 @@
 # The emulated board's "ROM": plays the MicroPython port's C start-up on the
 # Unix port. Runs on the MicroPython VM, never on CPython.
 #
-#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board>
+#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause>]
+#
+# The reset cause is what the supervisor knows about why this process starts:
+# power_on, hard (EN button / reset()), soft (the firmware asked, exit 3) or
+# watchdog (the previous run crashed). The firmware reads `_emu.reset_cause`.
 #
 # Exit codes: what boot.py/main.py passed to SystemExit (3 = reboot
 # requested), 1 = uncaught exception (crash), 4 = flash did not mount,
@@ -45,9 +49,10 @@ class FlashBdev:
 
 class Emu:
     # Board services the HAL reaches as `import _emu`.
-    def __init__(self, uart, board):
+    def __init__(self, uart, board, cause):
         self.uart = uart
         self.board = board
+        self.reset_cause = cause
 
     def reset(self):
         # Like machine.reset(): the supervisor restarts the process on 3.
@@ -73,14 +78,16 @@ def _run(path, g):
         return
     with open(path) as f:
         src = f.read()
-    exec(src, g)
+    # compile() names the file, so tracebacks say /main.py, not <string>.
+    exec(compile(src, path, "exec"), g)
 
 
 def main():
-    if len(sys.argv) != 6:
-        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board>")
+    if len(sys.argv) not in (6, 7):
+        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause>]")
         sys.exit(2)
     flash, bs, n, uart_path, board = sys.argv[1:6]
+    cause = sys.argv[6] if len(sys.argv) > 6 else "power_on"
     bs = int(bs)
     n = int(n)
     # Both host files must be opened before the host filesystem goes away.
@@ -95,7 +102,7 @@ def main():
         print("rom: flash does not hold a littlefs2 filesystem (%r); halting" % (e,))
         sys.exit(4)
     sys.path[:] = ["", ".frozen", "/lib"]
-    sys.modules["_emu"] = Emu(uart, board)
+    sys.modules["_emu"] = Emu(uart, board, cause)
     g = {"__name__": "__main__"}
     # A real board starts the app on a clean heap: drop the start-up garbage.
     gc.collect()
