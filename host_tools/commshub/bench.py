@@ -1,0 +1,196 @@
+"""Benchmarks: measured, never asserted. Results go to docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from . import boards, paths
+from .broker import EmbeddedBroker, free_port, wait_port
+from .hub import Hub
+from .targets import EmulatorTarget
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def rtt_stats(samples_s: list[float]) -> dict[str, float]:
+    ms = [x * 1000 for x in samples_s]
+    return {"n": len(ms), "p50": pct(ms, 50), "p99": pct(ms, 99), "max": max(ms)}
+
+
+@contextmanager
+def mosquitto() -> Iterator[str | None]:
+    """A Mosquitto on a free loopback port when one is installed, else None."""
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if not exe:
+        yield None
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "m.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield f"mqtt://127.0.0.1:{port}" if wait_port("127.0.0.1", port, 5) else None
+        finally:
+            proc.terminate()
+            proc.wait(5)
+
+
+def machine_notes() -> list[str]:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mp = subprocess.run([paths.micropython(), "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout.strip()
+    return [
+        f"- machine: {platform.node() or 'host'}, {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
+        f"- host Python {platform.python_version()}; MicroPython `{mp}`",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+    ]
+
+
+def bench_board(board_name: str, broker_url: str, pings: int, boots: int, log) -> dict:
+    """Boot-to-ready, round trips over both links, heap: one emulated board."""
+    board = boards.load(board_name)
+    res: dict = {"board": board_name, "budget": board.heap_bytes, "baud": board.baud}
+    target = EmulatorTarget(board_name, broker_url, name=f"bench-{board_name}", pace=True)
+    hub = Hub(target, broker_url, timeout=5)
+    hub.start()
+    try:
+        boot = [hub.boot_s]
+        fw_boot = []
+        for _ in range(boots - 1):
+            since = time.monotonic()
+            boot.append(hub.power_cycle())
+            fw_boot.append(hub.serial.wait_event("ready", timeout=10, since=since).body.get("boot_ms", 0))
+        res["boot_s"] = boot
+        res["boot_ms_fw"] = fw_boot
+        log(f"  {board_name}: boot to ready median {statistics.median(boot) * 1000:.0f} ms over {len(boot)} power-ons")
+        hub.wait_online()
+        for via in ("serial", "mqtt"):
+            link = hub.link(via)
+            for _ in range(20):
+                link.request("ping")  # warm-up
+            rtts = [link.request("ping").rtt_s for _ in range(pings)]
+            res[f"{via}_rtt"] = rtt_stats(rtts)
+            log(f"  {board_name}: {via} ping p50 {res[f'{via}_rtt']['p50']:.2f} ms p99 {res[f'{via}_rtt']['p99']:.2f} ms")
+        for _ in range(50):  # steady state: a mix of everyday commands
+            for cmd in ("status", "info", "time.get", "config.get"):
+                hub.request(cmd)
+                hub.request(cmd, via="mqtt")
+        info = hub.request("info").result
+        res["heap"] = {k: info[k] for k in ("heap_used", "heap_peak", "heap_total", "heap_free")}
+        log(f"  {board_name}: heap peak {info['heap_peak']} of budget {board.heap_bytes}")
+    finally:
+        hub.stop()
+    return res
+
+
+def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
+    """paho -> broker -> paho round trip for a ping-sized QoS 1 message: the floor under MQTT RTTs."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from .links.mqtt_link import parse_broker_url
+
+    host, port = parse_broker_url(broker_url)
+    got = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
+    c.on_message = lambda *a: got.set()
+    c.connect(host, port)
+    c.loop_start()
+    c.subscribe("bench/echo", 1)
+    time.sleep(0.3)
+    rtts = []
+    for _ in range(n):
+        got.clear()
+        t = time.perf_counter()
+        c.publish("bench/echo", b'{"id":"x","cmd":"ping"}', qos=1)
+        got.wait(5)
+        rtts.append(time.perf_counter() - t)
+    c.loop_stop()
+    c.disconnect()
+    return rtt_stats(rtts)
+
+
+def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], command: str) -> None:
+    L = [
+        "# Benchmarks",
+        "",
+        f"Made by `{command}` (`make bench`). Numbers are measurements on the machine below, not test",
+        "assertions; CI machines are shared and noisy, so compare ratios and percentiles within one run.",
+        "",
+        *notes,
+        "",
+        "## Foundation: boot, command round trips, heap (emulated boards, UART paced at the board's baud)",
+        "",
+        "| board | broker | boot to ready, median (max) | serial ping p50 / p99 | MQTT ping p50 / p99 | peak heap / budget |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        b = r["boot_s"]
+        L.append(
+            f"| {r['board']} | {r['broker']} | {statistics.median(b) * 1000:.0f} ms ({max(b) * 1000:.0f} ms) "
+            f"| {r['serial_rtt']['p50']:.2f} / {r['serial_rtt']['p99']:.2f} ms "
+            f"| {r['mqtt_rtt']['p50']:.2f} / {r['mqtt_rtt']['p99']:.2f} ms "
+            f"| {r['heap']['heap_peak'] / 1024:.1f} / {r['budget'] / 1024:.0f} KiB ({100 * r['heap']['heap_peak'] / r['budget']:.0f} %) |"
+        )
+    L += ["", "Reference measured in the same run: a paho -> broker -> paho QoS 1 round trip of a ping-sized message,", "the floor under any MQTT command round trip.", ""]
+    L += ["| broker | p50 | p99 |", "|---|---|---|"]
+    for name, s in floors.items():
+        L.append(f"| {name} | {s['p50']:.2f} ms | {s['p99']:.2f} ms |")
+    L += [
+        "",
+        "Targets (../shared/docs/targets.md): boot to ready < 1 s; command p99 < 20 ms over serial and MQTT;",
+        "everything inside the heap of an ESP32 without PSRAM (100 KiB).",
+        "",
+        "How it is measured: boot to ready is power-on (process start) to the firmware's `commshub ready` console",
+        "line, over several power cycles; pings are sequential round trips of the `ping` command after 20",
+        "warm-up pings; peak heap is the firmware's own high-water mark of `gc.mem_alloc()` after a steady-state",
+        "mix of status/info/time/config commands over both links.",
+        "",
+    ]
+    with open(out, "w") as f:
+        f.write("\n".join(L))
+
+
+def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str, log=print) -> None:
+    notes = machine_notes()
+    runs: list[dict] = []
+    floors: dict[str, dict] = {}
+    with EmbeddedBroker() as amqtt:
+        log("benchmark: embedded amqtt broker")
+        floors["amqtt (embedded)"] = broker_rtt(amqtt.url, pings)
+        for b in boards_to_run:
+            r = bench_board(b, amqtt.url, pings, boots, log)
+            r["broker"] = "amqtt"
+            runs.append(r)
+    with mosquitto() as mq:
+        if mq:
+            log("benchmark: Mosquitto")
+            floors["Mosquitto"] = broker_rtt(mq, pings)
+            r = bench_board(boards_to_run[0], mq, pings, boots, log)
+            r["broker"] = "Mosquitto"
+            runs.append(r)
+        else:
+            log("benchmark: Mosquitto not installed; skipped (apt-get install mosquitto)")
+    write_report(out, runs, floors, notes, command)
+    log(f"wrote {out}")

@@ -1,0 +1,1 @@
+"""One module per `commshub` subcommand; each exposes `register(subparsers)`."""
