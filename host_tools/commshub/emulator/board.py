@@ -150,10 +150,16 @@ class EmulatedBoard:
             build_fs_image(self.board, self.provision, self.flash_path, firmware=self.firmware)
 
     def _write_instance(self) -> None:
-        info = {"board": self.board.name, "name": self.name, "hub_id": self.hub_id,
-                "uart": self.uart_path, "uart_url": self.uart_url, "host_pid": os.getpid(),
-                "mqtt_url": self.provision.mqtt_url, "flash": str(self.flash_path)}
-        (self.dir / "instance.json").write_text(json.dumps(info, indent=2) + "\n")
+        # Same note format as `commshub.instances`, so `commshub console` and
+        # `commshub send` find this board by name while it runs.
+        info = {"name": self.name, "owner_pid": os.getpid(), "board": self.board.name,
+                "hub_id": self.hub_id, "uart_path": self.uart_path, "uart_url": self.uart_url,
+                "broker_url": self.provision.mqtt_url or None, "flash": str(self.flash_path),
+                "console_log": str(self.console_path)}
+        note = self.dir / "instance.json"
+        tmp = note.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.replace(note)
 
     def stop(self) -> None:
         """Power off for good and release the UART, log and instance lock."""
