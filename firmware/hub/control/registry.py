@@ -1,0 +1,62 @@
+"""Command registry and dispatcher: name -> handler(args, data) -> (result, data).
+
+Every link ends here, so a command behaves the same whichever link carried it.
+"""
+
+from hub.errors import HubError, bad_args
+
+
+class Registry:
+    def __init__(self, log=None, after=None):
+        self.handlers = {}
+        self.log = log
+        self.after = after  # called after every command (heap sampling)
+        self.count = 0
+
+    def register(self, name, handler):
+        """Register handler(args: dict, data: memoryview|None) for `name`.
+
+        The handler returns a result dict, or (result, data) to send bytes.
+        """
+        self.handlers[name] = handler
+
+    def dispatch(self, name, args=None, data=None):
+        """Run command `name`; returns (result, data) or raises HubError."""
+        self.count += 1
+        try:
+            h = self.handlers.get(name)
+            if h is None:
+                raise HubError("unknown_command", "unknown command %r" % (name,))
+            if args is None:
+                args = {}
+            elif not isinstance(args, dict):
+                raise bad_args("args must be an object")
+            try:
+                r = h(args, data)
+            except HubError:
+                raise
+            except Exception as e:
+                if self.log:
+                    self.log.exc("command %s failed" % name, e)
+                raise HubError("internal", "%s: %s" % (type(e).__name__, e))
+            if isinstance(r, tuple):
+                return r
+            return r, None
+        finally:
+            if self.after:
+                self.after()
+
+
+def only(args, *allowed):
+    """Reject any key of `args` not in `allowed`."""
+    for k in args:
+        if k not in allowed:
+            raise bad_args("unexpected argument %r" % (k,))
+
+
+def int_arg(args, key, lo, hi, default):
+    """args[key] as an int in lo..hi, or `default` when absent."""
+    v = args.get(key, default)
+    if type(v) is not int or not lo <= v <= hi:
+        raise bad_args("%s must be an int %d..%d" % (key, lo, hi))
+    return v

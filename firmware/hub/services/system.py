@@ -1,0 +1,104 @@
+"""System service: identity, heap accounting, boot count, reset cause, reboot.
+
+The cause of the next reset is written before resetting on purpose (reboot,
+crash); a boot that finds none was a power cycle (or a cut).
+"""
+
+import gc
+import sys
+
+import asyncio
+
+from hub import FW_VERSION
+from hub.errors import bad_args
+
+CAUSES = ("power_on", "reboot", "crash")
+
+
+class System:
+    def __init__(self, hal, store, clock, log, bus, hub_id):
+        self.hal = hal
+        self.store = store
+        self.clock = clock
+        self.log = log
+        self.bus = bus
+        self.hub_id = hub_id
+        self.board = hal.board.get("name", "unknown")
+        st = store.load("system", {})
+        cause = st.get("next_cause")
+        self.reset_cause = cause if cause in CAUSES else "power_on"
+        n = st.get("boot_count")
+        self.boot_count = (n if type(n) is int and n >= 0 else 0) + 1
+        store.save("system", {"boot_count": self.boot_count})
+        self.heap_peak = 0
+        self.links = {}  # link name -> callable returning its status dict
+        self.rebooting = False
+
+    def sample_heap(self):
+        """Record the heap in use now; returns it."""
+        used = gc.mem_alloc()
+        if used > self.heap_peak:
+            self.heap_peak = used
+        return used
+
+    def info(self):
+        """The `info` result."""
+        used = self.sample_heap()
+        free = gc.mem_free()
+        v = sys.implementation.version
+        return {
+            "board": self.board,
+            "hub_id": self.hub_id,
+            "fw_version": FW_VERSION,
+            "micropython": "%d.%d.%d" % (v[0], v[1], v[2]),
+            "platform": sys.platform,
+            "uptime_ms": self.clock.uptime_ms(),
+            "heap_free": free,
+            "heap_used": used,
+            "heap_peak": self.heap_peak,
+            "heap_total": free + used,
+        }
+
+    def status(self):
+        """The `status` result; each link reports its own part."""
+        links = {}
+        for name, fn in self.links.items():
+            links[name] = fn()
+        return {
+            "state": "rebooting" if self.rebooting else "online",
+            "uptime_ms": self.clock.uptime_ms(),
+            "utc": self.clock.utc(),
+            "time_set": self.clock.is_set,
+            "boot_count": self.boot_count,
+            "reset_cause": self.reset_cause,
+            "links": links,
+        }
+
+    def reboot(self, delay_ms=100):
+        """Reset after `delay_ms` (0..10000), leaving time to send the response."""
+        if type(delay_ms) is not int or not 0 <= delay_ms <= 10000:
+            raise bad_args("delay_ms must be an int 0..10000")
+        if not self.rebooting:
+            self.rebooting = True
+            self.bus.emit("rebooting", {"delay_ms": delay_ms})
+            asyncio.create_task(self._reboot_later(delay_ms))
+        return {"rebooting": True}
+
+    async def _reboot_later(self, delay_ms):
+        # At least a few ms so the links get to write the response and event.
+        await asyncio.sleep_ms(max(delay_ms, 20))
+        self.reset("reboot")
+
+    def reset(self, cause):
+        """Persist the cause and reset the board now (does not return)."""
+        try:
+            self.store.save("system", {"boot_count": self.boot_count, "next_cause": cause})
+        except Exception as e:  # a full or broken flash must not stop the reset
+            self.log.exc("system: cannot store reset cause", e)
+        self.log.warn("system: reset (%s)" % cause)
+        self.hal.reset()
+
+    def crash(self, where, e):
+        """An uncaught exception: log it, then reset with cause `crash`."""
+        self.log.exc("crash in %s" % where, e)
+        self.reset("crash")
