@@ -199,6 +199,8 @@ class EmulatedBoard:
         with self._lock:
             self._gen += 1
             self._want_on = False
+            # An earlier ready line no longer counts: the board is off.
+            self._boot_mark = self._seq
             proc = self._proc
         if proc is not None and proc.poll() is None:
             try:
