@@ -54,6 +54,13 @@ elif cand=$(command -v micropython) && [ "$(realpath "$cand")" != "$(realpath -m
     info "not using it: $REASON; building one instead"
 fi
 
+# An existing binary that setup built (or that was put there by hand) is kept
+# when it passes the checks; one copied from an earlier MICROPYTHON is not.
+if [ -x "$BIN" ] && ! grep -qs '^copied from' "$BIN.origin" && check "$BIN"; then
+    say "keeping MicroPython $VERSION at ${BIN#"$REPO"/} ($(cat "$BIN.origin" 2>/dev/null || echo 'origin unknown'))"
+    exit 0
+fi
+
 say "building MicroPython from Debian's source package (no suitable binary given: set MICROPYTHON=/path to use one)"
 built=$("$REPO/scripts/build-micropython.sh" | tail -n 1)
 check "$built" || die "the MicroPython just built is not usable: $REASON"
