@@ -148,7 +148,18 @@ def test_max_payload_exact():
 
 
 def test_bad_payloads():
-    for p in (b"", b"\x00\x00\x00", b"\x05ab", b"\x04ping\x05\x00{}", b"\x02a\x01\x00\x00"):
+    for p in (b"", b"\x00\x00", b"\x05ab", b"\x04ping\x05\x00{}", b"\x02a\x01\x00\x00"):
         raises(ValueError, frame.decode_payload, p)
+    assert frame.decode_payload(b"\x00\x00\x00")[0] == ""
     raises(ValueError, frame.parse_json, b"{nope")
     raises(ValueError, frame.parse_json, b"\xff\xfe")
+
+
+def test_write_frame_pieces_equal_encode():
+    out = bytearray()
+    n = frame.write_frame(out.extend, frame.RESPONSE, 1, "ping", '{"pong":true}')
+    assert bytes(out) == PING_RSP and n == len(PING_RSP)
+    out = bytearray()
+    frame.write_frame(out.extend, frame.EVENT, 5, b"x", b"", b"\x01\x02")
+    assert bytes(out) == bytes(frame.encode(frame.EVENT, 5, b"x", b"", b"\x01\x02"))
+    raises(ValueError, frame.write_frame, out.extend, 1, 1, b"x", b"", b"\x00" * 5000)

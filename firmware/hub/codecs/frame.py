@@ -202,8 +202,12 @@ def write_payload(buf, off, name, jbytes, data=None):
 def encode_into(buf, kind, seq, name, jbytes, data=None):
     """Encode one frame into `buf`; return its length. ValueError if too large.
 
-    `name` and `jbytes` are bytes (an empty `jbytes` means `{}`).
+    `name` and `jbytes` are bytes or str (an empty `jbytes` means `{}`).
     """
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(jbytes, str):
+        jbytes = jbytes.encode()
     plen = payload_size(name, jbytes, data)
     if plen > MAX_PAYLOAD or plen + OVERHEAD > len(buf) or len(name) > 255:
         raise ValueError("frame too large")
@@ -219,23 +223,63 @@ def encode_into(buf, kind, seq, name, jbytes, data=None):
 
 def encode(kind, seq, name, jbytes=b"", data=None):
     """Encode one frame and return it as a new bytearray (tests, rare paths)."""
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(jbytes, str):
+        jbytes = jbytes.encode()
     buf = bytearray(payload_size(name, jbytes, data) + OVERHEAD)
     encode_into(buf, kind, seq, name, jbytes, data)
     return buf
+
+
+def write_frame(write, kind, seq, name, jbytes, data=None):
+    """Write one frame through write(buf) in pieces, without a frame buffer.
+
+    Saves a MAX_PAYLOAD-sized transmit buffer on a small heap; the pieces go
+    out back to back (no await between them), so nothing interleaves.
+    """
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(jbytes, str):
+        jbytes = jbytes.encode()
+    plen = payload_size(name, jbytes, data)
+    if plen > MAX_PAYLOAD or len(name) > 255:
+        raise ValueError("frame too large")
+    h = bytearray(10)
+    h[0] = SYNC1
+    h[1] = SYNC2
+    struct.pack_into("<BHH", h, 2, kind, seq & 0xFFFF, plen)
+    mv = memoryview(h)
+    struct.pack_into("<H", h, 7, crc32(mv[2:7]) & 0xFFFF)
+    h[9] = len(name)
+    jl = struct.pack("<H", len(jbytes))
+    crc = crc32(jl, crc32(name, crc32(mv[2:10])))
+    crc = crc32(jbytes, crc)
+    if data:
+        crc = crc32(data, crc)
+    write(h)
+    write(name)
+    write(jl)
+    write(jbytes)
+    if data:
+        write(data)
+    write(struct.pack("<I", crc))
+    return plen + OVERHEAD
 
 
 def decode_payload(payload):
     """Split a payload into (name str, jbytes memoryview, data memoryview).
 
     Raises ValueError when the lengths do not add up or the name is not
-    printable ASCII. The JSON is not parsed here (see parse_json).
+    printable ASCII. The name may be empty (errors about frames whose name
+    is unknown, such as bad_crc). The JSON is not parsed here (see parse_json).
     """
     mv = memoryview(payload)
     n = len(mv)
     if n < 3:
         raise ValueError("payload too short")
     nlen = mv[0]
-    if nlen == 0 or 1 + nlen + 2 > n:
+    if 1 + nlen + 2 > n:  # nlen 0 is allowed: errors for unnamed frames
         raise ValueError("bad name length")
     for b in mv[1:1 + nlen]:
         if b < 0x21 or b > 0x7E:

@@ -11,7 +11,7 @@ _TAGS = "DIWE"
 
 
 class Log:
-    def __init__(self, capacity=3072, level=1, echo=True):
+    def __init__(self, capacity=2048, level=1, echo=True):
         self.buf = bytearray(capacity)
         self.n = 0  # bytes used
         self.level = level

@@ -26,7 +26,11 @@ class System:
         self.board = hal.board.get("name", "unknown")
         st = store.load("system", {})
         cause = st.get("next_cause")
-        self.reset_cause = cause if cause in CAUSES else "power_on"
+        if cause not in CAUSES:
+            # No cause written before the reset: a power cycle, unless the
+            # board saw the previous run die (the emulator's supervisor).
+            cause = "crash" if hal.reset_hint() == "watchdog" else "power_on"
+        self.reset_cause = cause
         n = st.get("boot_count")
         self.boot_count = (n if type(n) is int and n >= 0 else 0) + 1
         store.save("system", {"boot_count": self.boot_count})

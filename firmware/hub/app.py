@@ -1,0 +1,113 @@
+"""Wiring and the asyncio main: services, command set, links, status loop.
+
+Any uncaught exception in a task is logged and resets the hub with cause
+`crash`, so a fault never turns into a silent hang.
+"""
+
+import gc
+import time
+
+import asyncio
+
+from hub import FW_VERSION
+from hub import hal as hal_mod
+from hub.control import commands
+from hub.control.registry import Registry
+from hub.events import Bus
+from hub.links.serial import SerialLink
+from hub.services.clock import Clock
+from hub.services.config import Config
+from hub.services.logbuf import log
+from hub.services.store import Store
+from hub.services.system import System
+
+
+class App:
+    def __init__(self, root, t0):
+        self.t0 = t0
+        hal = self.hal = hal_mod.load(root)
+        self.store = Store(root, log)
+        self.bus = bus = Bus()
+        self.hub_id = hal.hub_id()
+        self.clock = Clock(self.store, hal.rtc, bus)
+        self.config = Config(self.store, {"mqtt.url": hal.mqtt_url()}, bus, log)
+        log.set_level(self.config["log.level"])
+        for p in hal.problems:
+            log.warn("hal: " + p)
+        self.system = System(hal, self.store, self.clock, log, bus, self.hub_id)
+        self.reg = Registry(log, self.system.sample_heap)
+        commands.install(self.reg, self.system, self.clock, self.config, log)
+        bus.subscribe(self._on_event)
+        self.serial = SerialLink(*hal.control_streams(), self.reg, bus, log)
+        self.system.links["serial"] = self.serial.status
+        self.mqtt = None
+        try:
+            from hub.links.mqtt import MqttLink
+        except ImportError as e:  # umqtt missing from /lib: serial still works
+            log.error("mqtt: unavailable (%s)" % e)
+        else:
+            self.mqtt = MqttLink(self.hub_id, self.config, self.reg, bus, self.system, self.clock, log)
+            self.system.links["mqtt"] = self.mqtt.status
+
+    def _on_event(self, name, seq, body):
+        if name == "config.changed" and "log.level" in body.get("keys", ()):
+            log.set_level(self.config["log.level"])
+
+    def _task(self, name, coro):
+        return asyncio.create_task(self._guard(name, coro))
+
+    async def _guard(self, name, coro):
+        try:
+            await coro
+        except Exception as e:  # BaseException (SystemExit = reset) passes
+            self.system.crash(name, e)
+
+    def _loop_exception(self, loop, context):
+        # A task nobody awaits failed (not one of ours: those are guarded).
+        self.system.crash("task", context.get("exception") or RuntimeError(context.get("message")))
+
+    async def status_loop(self):
+        """Sample the heap and publish the retained status periodically."""
+        while True:
+            await asyncio.sleep(self.config["status.interval_s"])
+            self.system.sample_heap()
+            gc.collect()
+            if self.mqtt:
+                self.mqtt.publish_status()
+
+    async def run(self):
+        asyncio.get_event_loop().set_exception_handler(self._loop_exception)
+        s = self.system
+        log.info("boot %d cause %s fw %s board %s" % (s.boot_count, s.reset_cause, FW_VERSION, s.board))
+        self.bus.emit("boot", {"reset_cause": s.reset_cause, "boot_count": s.boot_count,
+                               "fw_version": FW_VERSION})
+        self._task("serial.rx", self.serial.rx_loop())
+        self._task("serial.events", self.serial.event_loop())
+        if self.mqtt:
+            self._task("mqtt", self.mqtt.run())
+        self._task("status", self.status_loop())
+        gc.collect()
+        s.sample_heap()
+        boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
+        print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
+        log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))
+        self.bus.emit("ready", {"boot_ms": boot_ms})
+        await asyncio.Event().wait()  # the tasks run forever
+
+
+def main(t0=None, root=None):
+    """Start the hub; returns only by a reset (SystemExit)."""
+    if t0 is None:
+        t0 = time.ticks_ms()
+    if root is None:
+        from hub.hal.base import ROOT as root
+    app = None
+    try:
+        app = App(root, t0)
+        asyncio.run(app.run())
+    except Exception as e:
+        if app is None or not hasattr(app, "system"):
+            # Failed before the system service existed: log and reset plainly.
+            log.exc("crash during start", e)
+            raise SystemExit(3)
+        app.system.crash("main", e)

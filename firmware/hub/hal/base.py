@@ -1,0 +1,84 @@
+"""What every board shares: the files on its flash and the clock epoch."""
+
+import json
+import time
+
+# The one place the storage root is decided: "/" on a board; tests and host
+# runs pass another directory to Hal(root) / hub.app.main(root=...).
+ROOT = "/"
+EPOCH_2000 = 946684800
+
+
+def join(a, b):
+    if not a:
+        return b
+    return a.rstrip("/") + "/" + b
+
+
+def _is_hub_id(s):
+    if not isinstance(s, str) or len(s) != 16:
+        return False
+    for c in s:
+        if c not in "0123456789ABCDEF":
+            return False
+    return True
+
+
+class BaseHal:
+    platform = "unknown"
+
+    def __init__(self, root=ROOT):
+        self.root = root
+        self.board = self.load_json("board.json")
+        self.provision = self.load_json("provision.json")
+        # Ports whose time.time() counts from 2000 (ESP32, RP2) need this.
+        self.epoch = EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+        self.problems = []  # logged by the app once the log exists
+
+    def path(self, name):
+        """Absolute path of `name` on the board's filesystem."""
+        return join(self.root, name)
+
+    def load_json(self, name):
+        """A JSON object from the flash, or {} if absent or unreadable."""
+        try:
+            with open(self.path(name)) as f:
+                obj = json.load(f)
+            return obj if isinstance(obj, dict) else {}
+        except Exception:
+            return {}
+
+    def rtc(self):
+        """The board's clock in Unix seconds."""
+        return time.time() + self.epoch
+
+    def hub_id(self):
+        """The provisioned EUI-64 as 16 uppercase hex digits."""
+        h = self.provision.get("hub_id")
+        if _is_hub_id(h):
+            return h
+        self.problems.append("provision.json has no valid hub_id")
+        return self.fallback_id()
+
+    def fallback_id(self):
+        return "FFFFFFFFFFFFFFFF"
+
+    def mqtt_url(self):
+        u = self.provision.get("mqtt_url", "")
+        return u if isinstance(u, str) else ""
+
+    def reset_hint(self):
+        """What the board itself knows about the last reset, if anything."""
+        return None
+
+    def control_streams(self):
+        """(StreamReader, StreamWriter) of the control-plane UART."""
+        raise NotImplementedError
+
+    def console_shared(self):
+        """True when frames share the UART with console text (print)."""
+        return False
+
+    def reset(self):
+        """Reset the board; does not return."""
+        raise SystemExit(3)

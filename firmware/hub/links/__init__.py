@@ -1,0 +1,1 @@
+"""Links: move bytes between the outside world and the dispatcher."""

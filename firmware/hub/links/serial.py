@@ -1,0 +1,105 @@
+"""Serial control plane: frames on the HAL's control UART (PROTOCOL.md).
+
+One task reads and answers requests in order; another writes events. Both
+write through one lock so frames never interleave.
+"""
+
+import time
+
+import asyncio
+
+from hub.codecs import dumps, frame
+from hub.errors import HubError
+
+_EVENT_QUEUE = 16  # events waiting for the writer; the oldest go first when full
+
+
+class SerialLink:
+    def __init__(self, reader, writer, registry, bus, log):
+        self.r = reader
+        self.w = writer
+        self.reg = registry
+        self.log = log
+        self.dec = frame.Decoder()
+        self.rx = bytearray(256)
+        self.lock = asyncio.Lock()
+        self.events = []
+        self.wake = asyncio.Event()
+        self.tx_frames = 0
+        self.events_dropped = 0
+        bus.subscribe(self._on_event)
+
+    def status(self):
+        """This link's part of the `status` result."""
+        d = self.dec
+        return {
+            "rx_frames": d.frames, "tx_frames": self.tx_frames, "faults": d.faults,
+            "bad_hcrc": d.bad_hcrc, "skipped": d.skipped, "dropped": d.dropped,
+            "events_dropped": self.events_dropped,
+        }
+
+    def _on_event(self, name, seq, body):
+        if len(self.events) >= _EVENT_QUEUE:
+            self.events.pop(0)
+            self.events_dropped += 1
+        self.events.append((name, seq, body))
+        self.wake.set()
+
+    async def _send(self, kind, seq, name, jbytes, data=None):
+        async with self.lock:
+            try:
+                frame.write_frame(self.w.write, kind, seq, name, jbytes, data)
+            except ValueError:
+                frame.write_frame(self.w.write, frame.ERROR, seq, name,
+                                  b'{"code":"too_large","message":"response too large"}')
+            await self.w.drain()
+            self.tx_frames += 1
+
+    async def _error(self, seq, name, code, message):
+        await self._send(frame.ERROR, seq, name, dumps({"code": code, "message": message}))
+
+    async def _request(self, kind, seq, payload):
+        try:
+            name, jb, data = frame.decode_payload(payload)
+            args = frame.parse_json(jb)
+        except ValueError as e:
+            await self._error(seq, b"", "bad_frame", str(e))
+            return
+        if kind != frame.REQUEST:
+            await self._error(seq, name, "bad_frame", "hub only takes requests")
+            return
+        try:
+            result, out = self.reg.dispatch(name, args, data if len(data) else None)
+        except HubError as e:
+            await self._error(seq, name, e.code, e.message)
+            return
+        await self._send(frame.RESPONSE, seq, name, dumps(result), out)
+
+    async def rx_loop(self):
+        """Read, decode and answer requests forever."""
+        dec = self.dec
+        rx = self.rx
+        while True:
+            n = await self.r.readinto(rx)
+            if not n:
+                # Nobody on the other end (hangup): do not spin.
+                await asyncio.sleep_ms(50)
+                continue
+            now = time.ticks_ms()
+            i = 0
+            while i < n:
+                i = dec.feed(rx, i, n, now)
+                if dec.result == frame.FRAME:
+                    await self._request(dec.kind, dec.seq, dec.payload)
+                elif dec.result == frame.FAULT:
+                    await self._error(dec.seq, b"", dec.error,
+                                      "frame too large" if dec.error == "too_large" else "frame crc mismatch")
+
+    async def event_loop(self):
+        """Write queued events forever."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.events:
+                name, seq, body = self.events.pop(0)
+                await self._send(frame.EVENT, seq, name, dumps(body))
