@@ -12,37 +12,42 @@ class Dedupe:
         self.size = size
         self.budget = budget
         self.order = []  # oldest first
-        self.rsp = {}  # id -> response bytes, or None when dropped
+        self.rsp = {}  # id -> response, or None when dropped for the budget
+        self.sizes = {}  # id -> budget cost of a kept response
         self.bytes = 0
 
     def __contains__(self, cid):
         return cid in self.rsp
 
     def get(self, cid):
-        """The stored response bytes for `cid` (None if dropped); KeyError if unseen."""
+        """The stored response for `cid` (None if dropped); KeyError if unseen."""
         return self.rsp[cid]
 
-    def put(self, cid, response):
-        """Remember `response` (bytes) as the answer to command `cid`."""
+    def put(self, cid, response, size=None):
+        """Remember `response` as the answer to command `cid`.
+
+        `size` is what it costs against the budget (default len(response)).
+        """
+        if size is None:
+            size = len(response)
         if cid in self.rsp:
             return
         if len(self.order) >= self.size:
             old = self.order.pop(0)
-            b = self.rsp.pop(old)
-            if b:
-                self.bytes -= len(b)
+            if self.rsp.pop(old) is not None:
+                self.bytes -= self.sizes.pop(old)
         self.order.append(cid)
-        if len(response) > self.budget:
+        if size > self.budget:
             self.rsp[cid] = None
             return
         self.rsp[cid] = response
-        self.bytes += len(response)
+        self.sizes[cid] = size
+        self.bytes += size
         # Drop the oldest bodies (keeping their IDs) until within budget.
         i = 0
         while self.bytes > self.budget and i < len(self.order):
             k = self.order[i]
-            b = self.rsp[k]
-            if b:
-                self.bytes -= len(b)
+            if self.rsp[k] is not None:
+                self.bytes -= self.sizes.pop(k)
                 self.rsp[k] = None
             i += 1

@@ -1,0 +1,318 @@
+"""MQTT WAN link: umqtt.simple driven from asyncio (PROTOCOL.md, "MQTT").
+
+umqtt.simple blocks on its socket, so this link never lets it wait for
+anything that is not already there: the TCP connect and the CONNECT/CONNACK
+exchange are done here without blocking, incoming data is awaited through
+asyncio's own poller, and umqtt only parses bytes that have arrived. The
+socket it sees turns "blocking" into a short timeout, so a broker that stops
+answering mid-publish ends the session instead of freezing the hub. Every
+failure ends up in run(), which reconnects with backoff; the serial link
+never notices.
+"""
+
+import errno
+import select
+import socket
+import struct
+import time
+
+import asyncio
+from asyncio import core
+from umqtt.simple import MQTTClient, MQTTException
+
+from hub import FW_VERSION
+from hub.codecs import dumps, envelope
+from hub.control.dedupe import Dedupe
+from hub.errors import HubError
+from hub.links.backoff import Backoff
+from hub.services.config import parse_mqtt_url
+
+IO_TIMEOUT_S = 5  # a blocking umqtt read/write may wait this long at most
+CONNECT_TIMEOUT_MS = 10000
+_INBOX = 16
+_EVENTS = 8
+
+
+async def _readable(s):
+    yield core._io_queue.queue_read(s)
+
+
+async def _writable(s):
+    yield core._io_queue.queue_write(s)
+
+
+class _Sock:
+    """The socket umqtt sees: blocking means a timeout; counts activity."""
+
+    def __init__(self, s, link):
+        self.s = s
+        self.link = link
+
+    def read(self, n):
+        d = self.s.read(n)
+        if d:
+            self.link.last_rx = time.ticks_ms()
+        return d
+
+    def write(self, *a):
+        self.link.last_tx = time.ticks_ms()
+        return self.s.write(*a)
+
+    def setblocking(self, flag):
+        if flag:
+            self.s.settimeout(IO_TIMEOUT_S)
+        else:
+            self.s.setblocking(False)
+
+    def close(self):
+        self.s.close()
+
+
+def _connect_packet(client_id, keepalive, will_topic, will_msg):
+    # MQTT 3.1.1 CONNECT: clean session off, will retained at QoS 1.
+    def s(b):
+        return struct.pack("!H", len(b)) + b
+
+    body = b"\x00\x04MQTT\x04" + bytes((0x2C,)) + struct.pack("!H", keepalive)
+    body += s(client_id) + s(will_topic) + s(will_msg)
+    n = len(body)
+    hdr = bytearray(b"\x10")
+    while True:
+        hdr.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            break
+    return bytes(hdr) + body
+
+
+class MqttLink:
+    def __init__(self, hub_id, config, registry, bus, system, clock, log):
+        self.hub_id = hub_id
+        self.config = config
+        self.reg = registry
+        self.bus = bus
+        self.system = system
+        self.clock = clock
+        self.log = log
+        self.prefix = "commshub/%s/" % hub_id
+        self.dedupe = Dedupe()
+        self.backoff = Backoff()
+        self.wake = asyncio.Event()
+        self.rx_go = asyncio.Event()
+        self.client = None
+        self.state = "off"
+        self.connects = 0
+        self.rx_msgs = 0
+        self.tx_msgs = 0
+        self.dups = 0
+        self.last_rx = self.last_tx = 0
+        self.inbox = []
+        self.events = []
+        self._rx_ready = False
+        self._status_due = False
+        self._reconfig = False
+        bus.subscribe(self._on_event)
+
+    # -- front-end -------------------------------------------------------
+
+    def status(self):
+        """This link's part of the `status` result."""
+        return {"state": self.state, "broker": self.config["mqtt.url"],
+                "reconnects": max(self.connects - 1, 0), "rx": self.rx_msgs,
+                "tx": self.tx_msgs, "duplicates": self.dups}
+
+    def publish_status(self):
+        """Ask for the retained status to be published (when connected)."""
+        self._status_due = True
+        self.wake.set()
+
+    def _on_event(self, name, seq, body):
+        if name == "mqtt.disconnected":
+            return  # it could not be delivered anyway
+        if name == "config.changed":
+            keys = body.get("keys", ())
+            if "mqtt.url" in keys or "mqtt.keepalive" in keys:
+                self._reconfig = True
+                self.wake.set()
+        if len(self.events) >= _EVENTS:
+            self.events.pop(0)
+        self.events.append(envelope.evt(name, seq, self.clock.utc(), body))
+        self.wake.set()
+
+    def _on_msg(self, topic, msg):
+        # Called from inside umqtt (maybe within publish/subscribe): only queue.
+        if len(self.inbox) >= _INBOX:
+            self.log.warn("mqtt: inbox full, dropping a message")
+            return
+        self.inbox.append((topic, msg))
+
+    def _status_msg(self):
+        return dumps({"state": "online", "hub_id": self.hub_id, "fw_version": FW_VERSION,
+                      "board": self.system.board, "uptime_ms": self.clock.uptime_ms(),
+                      "utc": self.clock.utc()})
+
+    def _pub(self, sub, msg, retain=False):
+        self.client.publish(self.prefix + sub, msg, retain, 1)
+        self.tx_msgs += 1
+
+    def _handle(self, topic, msg):
+        self.rx_msgs += 1
+        cid = cmd = None
+        try:
+            if topic.endswith(b"/bin"):
+                cid, cmd, args, data = envelope.parse_bin(msg)
+            else:
+                cid, cmd, args = envelope.parse_cmd(msg)
+                data = None
+        except envelope.EnvelopeError as e:
+            self._pub("rsp", envelope.rsp_err(e.cid, e.cmd, e.code, e.message))
+            return
+        if cid in self.dedupe:
+            self.dups += 1
+            r = self.dedupe.get(cid)
+            if r is None:
+                r = ("rsp", envelope.rsp_err(cid, cmd, "not_found",
+                                            "duplicate id: stored response dropped, not run again"))
+            self._pub(*r)
+            return
+        try:
+            result, out = self.reg.dispatch(cmd, args, data)
+            if out:
+                r = ("rsp/bin", envelope.rsp_bin(cid, cmd, result, out))
+            else:
+                r = ("rsp", envelope.rsp_ok(cid, cmd, result))
+        except HubError as e:
+            r = ("rsp", envelope.rsp_err(cid, cmd, e.code, e.message))
+        self.dedupe.put(cid, r, len(r[1]))
+        self._pub(*r)
+
+    # -- connection ------------------------------------------------------
+
+    async def run(self):
+        """Connect, serve, and reconnect with backoff, forever."""
+        while True:
+            url = self.config["mqtt.url"]
+            self._reconfig = False
+            if not url:
+                self.state = "off"
+                await self._wait(None)
+                continue
+            up = False
+            try:
+                host, port = parse_mqtt_url(url)
+                up = await self._session(host, port, url)
+            except Exception as e:  # OSError, MQTTException, umqtt's asserts
+                self.log.warn("mqtt: %s: %r" % (url, e))
+            self._close()
+            if up:
+                self.bus.emit("mqtt.disconnected", {"broker": url, "reconnects": self.connects - 1})
+            if self._reconfig:
+                continue
+            self.state = "backoff"
+            await self._wait(self.backoff.next_ms())
+
+    async def _wait(self, ms):
+        # Sleep until woken (events, status, config) or `ms` passes.
+        if ms is None:
+            await self.wake.wait()
+        else:
+            try:
+                await asyncio.wait_for_ms(self.wake.wait(), ms)
+            except asyncio.TimeoutError:
+                pass
+        self.wake.clear()
+
+    def _close(self):
+        self.state = "down"
+        c = self.client
+        self.client = None
+        if c and c.sock:
+            try:
+                c.sock.close()
+            except OSError:
+                pass
+
+    async def _open(self, host, port, ka):
+        self.state = "connecting"
+        addr = socket.getaddrinfo(host, port)[0][-1]
+        s = socket.socket()
+        c = MQTTClient(self.hub_id, host, port, keepalive=ka)
+        c.sock = _Sock(s, self)  # so _close() always closes it
+        c.set_callback(self._on_msg)
+        self.client = c
+        s.setblocking(False)
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if e.errno != errno.EINPROGRESS:
+                raise
+        await asyncio.wait_for_ms(_writable(s), CONNECT_TIMEOUT_MS)
+        s.setsockopt(6, 1, 1)  # TCP_NODELAY: else each QoS 1 publish waits ~40 ms
+        will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
+        c.sock.setblocking(True)
+        c.sock.write(_connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
+        await asyncio.wait_for_ms(_readable(s), CONNECT_TIMEOUT_MS)
+        ack = c.sock.read(4)
+        if not ack or len(ack) != 4 or ack[0] != 0x20 or ack[1] != 2:
+            raise MQTTException("bad CONNACK")
+        if ack[3]:
+            raise MQTTException(ack[3])
+        c.subscribe(self.prefix + "cmd", 1)
+        c.subscribe(self.prefix + "cmd/bin", 1)
+        return c, s
+
+    async def _session(self, host, port, url):
+        ka = self.config["mqtt.keepalive"]
+        c, s = await self._open(host, port, ka)
+        self.connects += 1
+        self.state = "connected"
+        self.backoff.reset()
+        self.log.info("mqtt: connected to %s" % url)
+        self.bus.emit("mqtt.connected", {"broker": url, "reconnects": self.connects - 1})
+        self._status_due = True
+        poller = select.poll()
+        poller.register(s, select.POLLIN)
+        self._rx_ready = False
+        self.rx_go.set()
+        watch = asyncio.create_task(self._watch(s))
+        try:
+            while True:
+                await self._wait(1000)
+                await self._serve(c, poller, ka)
+                if self._reconfig:
+                    self._pub("status", dumps({"state": "offline", "hub_id": self.hub_id}), True)
+                    c.disconnect()  # a clean goodbye: the broker drops the will
+                    return True
+        finally:
+            watch.cancel()
+            poller.unregister(s)
+
+    async def _watch(self, s):
+        # Turn socket readability into a wake-up of the session loop.
+        while True:
+            await self.rx_go.wait()
+            self.rx_go.clear()
+            await _readable(s)
+            self._rx_ready = True
+            self.wake.set()
+
+    async def _serve(self, c, poller, ka):
+        if self._rx_ready:
+            self._rx_ready = False
+            n = 0
+            while poller.poll(0) and n < 8:  # a bounded batch, then let others run
+                c.check_msg()
+                n += 1
+            self.rx_go.set()
+        while self.inbox:
+            self._handle(*self.inbox.pop(0))
+        if self._status_due:
+            self._status_due = False
+            self._pub("status", self._status_msg(), True)
+        while self.events:
+            self._pub("evt", self.events.pop(0))
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self.last_rx) > ka * 1500:
+            raise OSError(errno.ETIMEDOUT)
+        if time.ticks_diff(now, self.last_tx) > ka * 500:
+            c.ping()
