@@ -45,6 +45,7 @@ if [ ! -f "$SRC/.extracted" ]; then
     rm -rf "$SRC" "$SRC.tmp"
     mkdir -p "$WORK"
     (cd "$WORK" && dpkg-source --no-check -x "$DL/micropython_$DEB_VERSION.dsc" "$SRC.tmp") >&2
+    rm -f "$WORK"/micropython_*.tar.*   # dpkg-source's copies of the tarballs
     touch "$SRC.tmp/.extracted"
     mv "$SRC.tmp" "$SRC"
 fi
@@ -53,11 +54,19 @@ MANIFEST=$WORK/manifest.py
 printf '# Frozen into the Unix port: asyncio only.\ninclude("$(MPY_DIR)/extmod/asyncio")\n' >"$MANIFEST"
 FLAGS=(MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 MICROPY_VFS_LFS2=1 "FROZEN_MANIFEST=$MANIFEST")
 
+LOG=$WORK/build.log
+: >"$LOG"
+# Run a build step with its output in $LOG; on failure show the end of it.
+logged() {
+    "$@" >>"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; die "build step failed: $* (full log: ${LOG#"$REPO"/})"; }
+}
+
 # mpy-cross first: FROZEN_MANIFEST would otherwise leak into the port's
 # mpy-cross sub-make and break its link.
 say "building mpy-cross: make -j$JOBS -C ${SRC#"$REPO"/}/mpy-cross" >&2
-make -j"$JOBS" -C "$SRC/mpy-cross" >&2
+logged make -j"$JOBS" -C "$SRC/mpy-cross"
 say "building the Unix port: make -j$JOBS -C ${SRC#"$REPO"/}/ports/unix ${FLAGS[*]}" >&2
-make -j"$JOBS" -C "$SRC/ports/unix" "${FLAGS[@]}" >&2
+logged make -j"$JOBS" -C "$SRC/ports/unix" "${FLAGS[@]}"
+info "build log: ${LOG#"$REPO"/}" >&2
 [ -x "$OUT" ] || die "build finished but $OUT is missing"
 echo "$OUT"
