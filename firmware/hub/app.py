@@ -41,17 +41,32 @@ class App:
         self.serial = SerialLink(*hal.control_streams(), self.reg, bus, log)
         self.system.links["serial"] = self.serial.status
         self.mqtt = None
+        self.system.links["mqtt"] = lambda: {"state": "off", "broker": self.config["mqtt.url"]}
+
+    def _start_mqtt(self):
+        # Loaded only when a broker is configured: it is a fifth of the heap.
+        if self.mqtt or not self.config["mqtt.url"]:
+            return
         try:
             from hub.links.mqtt import MqttLink
         except ImportError as e:  # umqtt missing from /lib: serial still works
             log.error("mqtt: unavailable (%s)" % e)
-        else:
-            self.mqtt = MqttLink(self.hub_id, self.config, self.reg, bus, self.system, self.clock, log)
-            self.system.links["mqtt"] = self.mqtt.status
+            return
+        self.mqtt = MqttLink(self.hub_id, self.config, self.reg, self.bus, self.system, self.clock, log)
+        self.system.links["mqtt"] = self.mqtt.status
+        self._task("mqtt", self.mqtt.run())
 
     def _on_event(self, name, seq, body):
-        if name == "config.changed" and "log.level" in body.get("keys", ()):
+        if name != "config.changed":
+            return
+        keys = body.get("keys", ())
+        if "log.level" in keys:
             log.set_level(self.config["log.level"])
+        if "mqtt.url" in keys and not self.mqtt:
+            asyncio.create_task(self._guard("mqtt.start", self._late_mqtt()))
+
+    async def _late_mqtt(self):
+        self._start_mqtt()
 
     def _task(self, name, coro):
         return asyncio.create_task(self._guard(name, coro))
@@ -83,8 +98,7 @@ class App:
                                "fw_version": FW_VERSION})
         self._task("serial.rx", self.serial.rx_loop())
         self._task("serial.events", self.serial.event_loop())
-        if self.mqtt:
-            self._task("mqtt", self.mqtt.run())
+        self._start_mqtt()
         self._task("status", self.status_loop())
         gc.collect()
         s.sample_heap()

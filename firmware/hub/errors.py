@@ -4,10 +4,8 @@ A service raises HubError(code, message); every front-end turns it into the
 same `{"code", "message"}` (PROTOCOL.md, "Errors").
 """
 
-CODES = (
-    "unknown_command", "bad_args", "bad_json", "bad_request", "bad_frame",
-    "bad_crc", "too_large", "busy", "not_found", "internal",
-)
+# Codes: unknown_command, bad_args, bad_json, bad_request, bad_frame, bad_crc,
+# too_large, busy, not_found, internal.
 
 
 class HubError(Exception):

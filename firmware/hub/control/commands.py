@@ -5,7 +5,7 @@ services, so every front-end shares them.
 """
 
 from hub.errors import bad_args
-from hub.services.clock import parse_iso
+
 from hub.control.registry import int_arg, only
 
 # log.tail output is kept small enough for one serial frame once JSON-escaped.
@@ -43,6 +43,8 @@ def install(reg, system, clock, config, log):
         if ("utc" in args) == ("iso" in args):
             raise bad_args("give exactly one of utc, iso")
         if "iso" in args:
+            from hub.codecs.iso8601 import parse_iso
+
             try:
                 utc = parse_iso(args["iso"])
             except ValueError as e:

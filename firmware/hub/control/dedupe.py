@@ -8,7 +8,7 @@ the stored response was dropped.
 
 
 class Dedupe:
-    def __init__(self, size=32, budget=6144):
+    def __init__(self, size=32, budget=1024):
         self.size = size
         self.budget = budget
         self.order = []  # oldest first

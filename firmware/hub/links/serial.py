@@ -1,7 +1,9 @@
 """Serial control plane: frames on the HAL's control UART (PROTOCOL.md).
 
-One task reads and answers requests in order; another writes events. Both
-write through one lock so frames never interleave.
+One task reads and answers requests in order; another writes events. A
+frame is written in one go with no await in between, and StreamWriter queues
+whole writes in order, so frames never interleave (no lock needed: it would
+cost the heap another asyncio module).
 """
 
 import time
@@ -22,7 +24,6 @@ class SerialLink:
         self.log = log
         self.dec = frame.Decoder()
         self.rx = bytearray(256)
-        self.lock = asyncio.Lock()
         self.events = []
         self.wake = asyncio.Event()
         self.tx_frames = 0
@@ -46,14 +47,13 @@ class SerialLink:
         self.wake.set()
 
     async def _send(self, kind, seq, name, jbytes, data=None):
-        async with self.lock:
-            try:
-                frame.write_frame(self.w.write, kind, seq, name, jbytes, data)
-            except ValueError:
-                frame.write_frame(self.w.write, frame.ERROR, seq, name,
-                                  b'{"code":"too_large","message":"response too large"}')
-            await self.w.drain()
-            self.tx_frames += 1
+        try:
+            frame.write_frame(self.w.write, kind, seq, name, jbytes, data)
+        except ValueError:
+            frame.write_frame(self.w.write, frame.ERROR, seq, name,
+                              b'{"code":"too_large","message":"response too large"}')
+        self.tx_frames += 1
+        await self.w.drain()
 
     async def _error(self, seq, name, code, message):
         await self._send(frame.ERROR, seq, name, dumps({"code": code, "message": message}))
