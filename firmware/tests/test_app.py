@@ -5,6 +5,12 @@ import asyncio
 from hub.app import App
 
 
+class BareApp(App):
+    # Only what _task/_guard need: the full constructor wants a board.
+    def __init__(self):
+        self.system = FakeSystem()
+
+
 class FakeSystem:
     def __init__(self):
         self.crashes = []
@@ -15,8 +21,7 @@ class FakeSystem:
 
 
 def test_task_exception_resets_with_crash():
-    app = App.__new__(App)
-    app.system = FakeSystem()
+    app = BareApp()
 
     async def bad():
         await asyncio.sleep_ms(1)
@@ -37,8 +42,7 @@ def test_task_exception_resets_with_crash():
 
 
 def test_cancel_is_not_a_crash():
-    app = App.__new__(App)
-    app.system = FakeSystem()
+    app = BareApp()
 
     async def forever():
         await asyncio.sleep(10)
