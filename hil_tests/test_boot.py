@@ -20,7 +20,7 @@ def test_status_is_ready_with_links_described(hub):
     assert st["state"] == "ready"
     assert st["boot_count"] >= 1
     assert "serial" in st["links"] and "mqtt" in st["links"]
-    assert st["links"]["mqtt"]["connected"] is True
+    assert st["links"]["mqtt"]["state"] == "connected"
 
 
 def test_power_on_reports_boot_with_cause_and_count(hub):

@@ -56,7 +56,8 @@ fi
 
 # An existing binary that setup built (or that was put there by hand) is kept
 # when it passes the checks; one copied from an earlier MICROPYTHON is not.
-if [ -x "$BIN" ] && ! grep -qs '^copied from' "$BIN.origin" && check "$BIN"; then
+ORIGIN_BUILT="built from Debian source micropython 1.25.0+ds-1 by $(git -C "$REPO" hash-object scripts/build-micropython.sh 2>/dev/null | cut -c1-12 || echo '?')"
+if [ -x "$BIN" ] && [ "$(cat "$BIN.origin" 2>/dev/null)" = "$ORIGIN_BUILT" ] && check "$BIN"; then
     say "keeping MicroPython $VERSION at ${BIN#"$REPO"/} ($(cat "$BIN.origin" 2>/dev/null || echo 'origin unknown'))"
     exit 0
 fi
@@ -64,4 +65,4 @@ fi
 say "building MicroPython from Debian's source package (no suitable binary given: set MICROPYTHON=/path to use one)"
 built=$("$REPO/scripts/build-micropython.sh" | tail -n 1)
 check "$built" || die "the MicroPython just built is not usable: $REASON"
-install_bin "$built" "built from Debian source micropython 1.25.0+ds-1"
+install_bin "$built" "$ORIGIN_BUILT"

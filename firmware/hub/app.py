@@ -4,7 +4,6 @@ Any uncaught exception in a task is logged and resets the hub with cause
 `crash`, so a fault never turns into a silent hang.
 """
 
-import gc
 import time
 
 import asyncio
@@ -85,8 +84,7 @@ class App:
         """Sample the heap and publish the retained status periodically."""
         while True:
             await asyncio.sleep(self.config["status.interval_s"])
-            self.system.sample_heap()
-            gc.collect()
+            self.system.sample_heap(True)
             if self.mqtt:
                 self.mqtt.publish_status()
 
@@ -100,8 +98,7 @@ class App:
         self._task("serial.events", self.serial.event_loop())
         self._start_mqtt()
         self._task("status", self.status_loop())
-        gc.collect()
-        s.sample_heap()
+        s.sample_heap(True)
         boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
         print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
         log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))

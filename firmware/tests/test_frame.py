@@ -4,6 +4,7 @@ import os
 from binascii import unhexlify
 
 from hub.codecs import frame
+from hub.errors import HubError
 from util import raises
 
 PING_REQ = unhexlify("a55a01010007000f2f0470696e670000e78ad8ba")
@@ -151,8 +152,8 @@ def test_bad_payloads():
     for p in (b"", b"\x00\x00", b"\x05ab", b"\x04ping\x05\x00{}", b"\x02a\x01\x00\x00"):
         raises(ValueError, frame.decode_payload, p)
     assert frame.decode_payload(b"\x00\x00\x00")[0] == ""
-    raises(ValueError, frame.parse_json, b"{nope")
-    raises(ValueError, frame.parse_json, b"\xff\xfe")
+    raises(HubError, frame.parse_json, b"{nope")
+    raises(HubError, frame.parse_json, b"\xff\xfe")
 
 
 def test_write_frame_pieces_equal_encode():

@@ -46,7 +46,7 @@ def test_parse_bin_garbage():
     assert _code(envelope.parse_bin, b"\x21" + b"x" * 40) == ("bad_request", None)
     assert _code(envelope.parse_bin, b"\x09abc") == ("bad_request", None)
     assert _code(envelope.parse_bin, b"\x02id\x09ping") == ("bad_frame", "id")
-    assert _code(envelope.parse_bin, _bin(b"id", b"ping", b"{bad")) == ("bad_frame", "id")
+    assert _code(envelope.parse_bin, _bin(b"id", b"ping", b"{bad")) == ("bad_json", "id")
 
 
 def test_replies():

@@ -14,7 +14,7 @@ import pytest
 
 from .broker import EmbeddedBroker
 from .hub import Hub
-from .mpytest import pytest_collect_file  # noqa: F401  (firmware tests on MicroPython)
+from .mpytest import pytest_collect_file, pytest_pycollect_makemodule  # noqa: F401  (firmware tests run on MicroPython)
 from .targets import from_spec
 
 

@@ -58,7 +58,7 @@ class StatusView:
         used = int(info.get("heap_used", 0))
         head.add_row("heap", _bar(used, budget) + Text(f"   peak {int(info.get('heap_peak', 0)) // 1024} KiB"))
         mq = st.get("links", {}).get("mqtt", {})
-        head.add_row("mqtt", f"{'connected' if mq.get('connected') else 'disconnected'} to {self.setup.get('broker', '-')}  reconnects {mq.get('reconnects', '-')}")
+        head.add_row("mqtt", f"{mq.get('state', '?')} to {self.setup.get('broker', '-')}  reconnects {mq.get('reconnects', '-')}")
         head.add_row("serial", f"{self.setup.get('serial', '-')}  (try: commshub console)")
         head.add_row("topics", self.setup.get("topics", "-"))
         ev = Table(show_header=True, header_style="bold", box=None, expand=True)
@@ -81,5 +81,5 @@ class StatusView:
         return (
             f"hub {info.get('hub_id', '?')} {self.online.get('state', '?')} up {_dur(st.get('uptime_ms'))} "
             f"boots {st.get('boot_count', '-')} heap {int(info.get('heap_used', 0)) // 1024}K "
-            f"mqtt {'up' if st.get('links', {}).get('mqtt', {}).get('connected') else 'down'}"
+            f"mqtt {st.get('links', {}).get('mqtt', {}).get('state', '?')}"
         )

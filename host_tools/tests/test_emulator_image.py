@@ -11,7 +11,7 @@ from commshub import boards
 from commshub.emulator import fsimage
 
 # .mpy v6 header byte 2 for modules holding native code: arch << 2 | sub-version 3.
-ARCH_BYTE = {"x64": 0x0B, "xtensawin": 0x2B, "armv6m": 0x13}
+ARCH_BYTE = {"x86": 0x07, "x64": 0x0B, "xtensawin": 0x2B, "armv6m": 0x13}
 PROVISION = {"hub_id": "0200112233445566", "mqtt_url": "mqtt://127.0.0.1:1883"}
 
 

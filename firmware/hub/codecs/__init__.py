@@ -2,7 +2,56 @@
 
 import json
 
+from hub.errors import HubError
+
+MAX_DEPTH = 16
+_OPEN = b"{["
+_CLOSE = b"}]"
+
 
 def dumps(obj):
     """Compact JSON (no spaces), as on the wire in PROTOCOL.md's vectors."""
     return json.dumps(obj, separators=(",", ":"))
+
+
+def _complete(b):
+    """True when every bracket outside strings is closed by its own kind.
+
+    MicroPython's json.loads takes the end of the text as closing every open
+    container (`{"a":1,` parses as {"a": 1}) and does not match bracket kinds,
+    so a truncated command would run as a partial one. This scan refuses that.
+    """
+    stack = bytearray(MAX_DEPTH)
+    depth = 0
+    in_str = False
+    esc = False
+    for c in b:
+        if in_str:
+            if esc:
+                esc = False
+            elif c == 92:  # backslash
+                esc = True
+            elif c == 34:  # quote
+                in_str = False
+        elif c == 34:
+            in_str = True
+        elif c == 123 or c == 91:  # { [
+            if depth == MAX_DEPTH:
+                return False
+            stack[depth] = c
+            depth += 1
+        elif c == 125 or c == 93:  # } ]
+            if depth == 0 or stack[depth - 1] != c - 2:  # '{'+2 == '}', '['+2 == ']'
+                return False
+            depth -= 1
+    return depth == 0 and not in_str
+
+
+def loads(b):
+    """Strict JSON from bytes: HubError bad_json when incomplete or invalid."""
+    if not _complete(b):
+        raise HubError("bad_json", "JSON is incomplete, unbalanced or nested over %d deep" % MAX_DEPTH)
+    try:
+        return json.loads(b)
+    except Exception:  # ValueError, or UnicodeError on bad UTF-8
+        raise HubError("bad_json", "payload is not valid JSON")

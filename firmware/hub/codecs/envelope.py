@@ -4,9 +4,7 @@
     cmd/bin  idlen u8 | id | payload (as in a serial frame)
 """
 
-import json
-
-from hub.codecs import dumps
+from hub.codecs import dumps, loads
 from hub.codecs.frame import decode_payload, parse_json, payload_size, write_payload
 from hub.errors import HubError
 
@@ -27,9 +25,9 @@ def _valid_id(cid):
 def parse_cmd(msg):
     """JSON command -> (id, cmd, args); EnvelopeError bad_json / bad_request."""
     try:
-        obj = json.loads(msg)
-    except Exception:  # ValueError, or UnicodeError on bad UTF-8
-        raise EnvelopeError("bad_json", "payload is not valid JSON")
+        obj = loads(msg)
+    except HubError as e:
+        raise EnvelopeError(e.code, e.message)
     if not isinstance(obj, dict):
         raise EnvelopeError("bad_request", "payload must be a JSON object")
     cid = obj.get("id")
@@ -54,9 +52,12 @@ def parse_bin(msg):
         raise EnvelopeError("bad_request", "id is not UTF-8")
     try:
         name, jb, data = decode_payload(mv[1 + n:])
-        args = parse_json(jb)
     except ValueError as e:
         raise EnvelopeError("bad_frame", str(e), cid)
+    try:
+        args = parse_json(jb)
+    except HubError as e:
+        raise EnvelopeError(e.code, e.message, cid, name)
     return cid, name, args, (data if len(data) else None)
 
 

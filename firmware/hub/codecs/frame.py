@@ -294,13 +294,9 @@ def decode_payload(payload):
 
 
 def parse_json(jbytes):
-    """Parse JSON bytes (empty means {}); ValueError if it is not JSON."""
-    import json
+    """Parse JSON bytes (empty means {}); HubError bad_json if it is not JSON."""
+    from hub.codecs import loads
 
     if not len(jbytes):
         return {}
-    try:
-        return json.loads(bytes(jbytes))
-    except Exception:
-        # MicroPython raises ValueError or UnicodeError depending on the fault.
-        raise ValueError("invalid JSON")
+    return loads(bytes(jbytes))

@@ -152,6 +152,10 @@ class MqttLink:
                       "utc": self.clock.utc()})
 
     def _pub(self, sub, msg, retain=False):
+        # umqtt sizes the packet with len(msg): a str with non-ASCII text
+        # would be counted in characters, not bytes, and corrupt the stream.
+        if isinstance(msg, str):
+            msg = msg.encode()
         self.client.publish(self.prefix + sub, msg, retain, 1)
         self.tx_msgs += 1
 

@@ -61,9 +61,13 @@ class SerialLink:
     async def _request(self, kind, seq, payload):
         try:
             name, jb, data = frame.decode_payload(payload)
-            args = frame.parse_json(jb)
         except ValueError as e:
             await self._error(seq, b"", "bad_frame", str(e))
+            return
+        try:
+            args = frame.parse_json(jb)
+        except HubError as e:
+            await self._error(seq, name, e.code, e.message)
             return
         if kind != frame.REQUEST:
             await self._error(seq, name, "bad_frame", "hub only takes requests")

@@ -74,6 +74,7 @@ class MqttLink(Link):
         self._tag = f"h{os.getpid():x}{next(self._ids)}"
         self._n = itertools.count(1)
         self._connected = threading.Event()
+        self.connects = 0
         self._suback = threading.Event()
         host, port = parse_broker_url(broker_url)
         cid = client_id or f"commshub-host-{self._tag}"
@@ -81,6 +82,7 @@ class MqttLink(Link):
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._suback.set()
+        self.client.on_disconnect = lambda *a: self._connected.clear()
         self.client.reconnect_delay_set(0.2, 2)
         try:
             self.client.connect(host, port, keepalive=30)
@@ -97,6 +99,7 @@ class MqttLink(Link):
         self._suback.clear()
         client.subscribe([(self.prefix + t, 1) for t in ("rsp", "rsp/bin", "evt", "status")])
         self._connected.set()
+        self.connects += 1
 
     def _on_message(self, client, userdata, msg) -> None:
         sub = msg.topic[len(self.prefix) :]
@@ -130,7 +133,12 @@ class MqttLink(Link):
         return f"{self._tag}-{next(self._n)}"
 
     def publish(self, subtopic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
-        """Publish anything under the hub's prefix (fuzzing, hand-made commands)."""
+        """Publish anything under the hub's prefix (fuzzing, hand-made commands).
+
+        After a broker restart this waits for the link to reconnect first.
+        """
+        if not (self._connected.wait(self.timeout) and self._suback.wait(self.timeout)):
+            raise HubTimeout(f"not connected to the MQTT broker {self.broker_url}")
         info = self.client.publish(self.prefix + subtopic, payload, qos=qos, retain=retain)
         info.wait_for_publish(self.timeout)
 

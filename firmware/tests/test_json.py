@@ -1,0 +1,50 @@
+"""Strict JSON: MicroPython's json.loads accepts truncated text; hub.codecs.loads must not."""
+
+from hub.codecs import MAX_DEPTH, dumps, loads
+from hub.errors import HubError
+
+
+def _bad(text):
+    try:
+        loads(text)
+    except HubError as e:
+        assert e.code == "bad_json", e.code
+        return
+    raise AssertionError("accepted %r" % (text,))
+
+
+def test_complete_documents_parse():
+    assert loads(b'{"a":1,"b":[1,{"c":"x"}]}') == {"a": 1, "b": [1, {"c": "x"}]}
+    assert loads(b' {"v": "]}{[" } ') == {"v": "]}{["}
+    assert loads(b'{"q": "a\\"}"}') == {"q": 'a"}'}
+    assert loads(b"12") == 12
+    assert loads(dumps({"s": "\u00e9"}).encode()) == {"s": "\u00e9"}
+
+
+def test_truncated_commands_are_refused():
+    whole = b'{"id":"a","cmd":"config.set","args":{"values":{"label":"x","notes":"y"}}}'
+    for cut in range(1, len(whole)):
+        part = whole[:cut]
+        try:
+            got = loads(part)
+        except HubError:
+            continue
+        # Only a prefix that is itself a complete document may parse (none here but digits).
+        raise AssertionError("prefix %r parsed as %r" % (part, got))
+
+
+def test_mismatched_and_unclosed_brackets_are_refused():
+    for t in (b'{"a":[1,2}', b"[1,2", b'{"a":{"b":1}', b"{", b'{"a":"x', b"]", b'{"a":1}}'):
+        _bad(t)
+
+
+def test_nesting_is_bounded():
+    ok = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert loads(ok) is not None
+    _bad(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+
+
+def test_invalid_utf8_and_garbage_are_refused():
+    _bad(b"\xff\xfe")
+    _bad(b"{nope}")
+    _bad(b"")
