@@ -54,7 +54,9 @@ class StatusView:
         head.add_row("hub", Text(f"{info.get('hub_id', '?')}  ") + state_text)
         head.add_row("board", f"{info.get('board', '?')}  firmware {info.get('fw_version', '?')}  MicroPython {info.get('micropython', '?')}")
         head.add_row("uptime", f"{_dur(st.get('uptime_ms'))}   boots {st.get('boot_count', '-')}   last reset: {st.get('reset_cause', '-')}")
-        head.add_row("hub clock", f"{st.get('utc', '-')}  ({'set' if st.get('time_set') else 'not set'})")
+        utc = st.get("utc")
+        clock = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(utc)) if isinstance(utc, int) else "-"
+        head.add_row("hub clock", f"{clock}  ({'set over the control plane' if st.get('time_set') else 'not set: host time'})")
         used = int(info.get("heap_used", 0))
         head.add_row("heap", _bar(used, budget) + Text(f"   peak {int(info.get('heap_peak', 0)) // 1024} KiB"))
         mq = st.get("links", {}).get("mqtt", {})
