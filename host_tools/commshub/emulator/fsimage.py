@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,8 @@ HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
 # Bumped when the layout of the compiled tree changes, to invalidate caches.
 LAYOUT_VERSION = "1"
+# Compiled trees kept under BUILD/app (each is the size of the compiled firmware).
+APP_CACHE_KEEP = 32
 
 
 class BuildError(RuntimeError):
@@ -85,12 +88,23 @@ def mpy_cross_version() -> str:
     return out.stdout.strip()
 
 
+@lru_cache(maxsize=4)
 def check_mpy_version(micropython: str | None = None) -> None:
-    """Fail early when mpy-cross emits a .mpy version the MicroPython binary cannot load."""
+    """Fail early when mpy-cross emits a .mpy version the MicroPython binary cannot load.
+
+    Every board runs the same MicroPython release, so the Unix-port binary
+    stands in for all of them; without one (a flashing-only host) the check
+    is skipped.
+    """
+    if micropython is None:
+        try:
+            micropython = paths.micropython()
+        except paths.ToolMissing:
+            return
     m = re.search(r"mpy v(\d+)\.(\d+)", mpy_cross_version())
     if not m:
         raise BuildError(f"cannot parse mpy-cross version: {mpy_cross_version()!r}")
-    out = subprocess.run([micropython or paths.micropython(), "-c",
+    out = subprocess.run([micropython, "-c",
                           "import sys;print(sys.implementation._mpy)"],
                          capture_output=True, text=True, timeout=10)
     mpy = int(out.stdout.strip())
@@ -125,14 +139,15 @@ def _compile(src: Path, name: str, arch: str | None, out: Path) -> None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         # -s embeds the in-image name (hub/app.py), not the host path, so
         # tracebacks read the same everywhere and the bytes are host-independent.
-        cmd = [mpy_cross_binary(), "-o", str(cached) + ".tmp", "-s", name]
+        tmp = f"{cached}.{os.getpid()}.{threading.get_ident()}.tmp"
+        cmd = [mpy_cross_binary(), "-o", tmp, "-s", name]
         if arch:
             cmd.append(f"-march={arch}")
         cmd.append(str(src))
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise BuildError(f"mpy-cross failed on {src}:\n{res.stderr or res.stdout}")
-        os.replace(str(cached) + ".tmp", cached)
+        os.replace(tmp, cached)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cached, out)
 
@@ -149,6 +164,7 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
     b = _board(board)
     firmware = firmware or paths.FIRMWARE
     mplib = mplib or paths.MPLIB
+    check_mpy_version()
     sources = _sources(firmware, mplib)
     tops = [(n, firmware / n) for n in ("boot.py", "main.py") if (firmware / n).is_file()]
     h = hashlib.sha256(f"{LAYOUT_VERSION}\0{mpy_cross_version()}\0{b.mpy_arch}".encode())
@@ -157,7 +173,9 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
     arch_tag = b.mpy_arch or "bytecode"
     out = paths.BUILD / "app" / f"{arch_tag}-{h.hexdigest()[:20]}"
     if (out / ".complete").exists():
+        os.utime(out / ".complete")  # recently used: pruning keeps it
         return out
+    _prune(paths.BUILD / "app")
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent if out.parent.exists()
                                 else _mkdir(out.parent)))
     try:
@@ -175,6 +193,16 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _prune(apps: Path, keep: int = APP_CACHE_KEEP) -> None:
+    """Drop all but the `keep` most recently used compiled trees."""
+    if not apps.is_dir():
+        return
+    done = [d for d in apps.iterdir() if (d / ".complete").exists()]
+    done.sort(key=lambda d: (d / ".complete").stat().st_mtime, reverse=True)
+    for d in done[keep:]:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _mkdir(p: Path) -> Path:
@@ -202,20 +230,13 @@ def build_fs_image(board: str | boards.Board, provision: Provision | dict[str, A
     prov = provision if isinstance(provision, Provision) else Provision(**provision)
     app = build_app(b, firmware, mplib)
     files = _files(app, b, prov)
-    h = hashlib.sha256(f"{LAYOUT_VERSION}\0{b.block_size}\0{b.block_count}".encode())
-    for name, data in files:
-        h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
-    cached = paths.BUILD / "images" / f"{b.name}-{h.hexdigest()[:20]}.bin"
-    if not cached.exists():
-        _mkdir(cached.parent)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pack_littlefs(files, b.block_size, b.block_count))
-        os.replace(tmp, cached)
     out = Path(out)
     _mkdir(out.parent)
-    tmp_out = out.with_name(out.name + ".tmp")
-    shutil.copyfile(cached, tmp_out)
-    os.replace(tmp_out, out)
+    # Packing takes tens of milliseconds, so images are not cached: a cache
+    # keyed by provision would grow by a whole flash size per instance name.
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(pack_littlefs(files, b.block_size, b.block_count))
+    os.replace(tmp, out)
     return out
 
 
