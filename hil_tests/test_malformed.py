@@ -150,3 +150,29 @@ def test_binary_envelope_with_bad_payload_is_refused(hub, mqtt_link, snapshot):
     resp = _wait_error_response(mqtt_link, lambda d: not d["ok"])
     assert resp["id"] == "b01"
     assert resp["error"]["code"] == "bad_frame"
+
+
+def test_oversize_mqtt_message_is_refused_without_dropping_the_session(hub, mqtt_link, snapshot):
+    before = hub.request("status").result["links"]["mqtt"]["reconnects"]
+    mqtt_link.last_response = None
+    mqtt_link.publish("cmd", json.dumps({"id": "huge", "cmd": "ping", "args": {"echo": "x" * 20000}}))
+    resp = _wait_error_response(mqtt_link, lambda d: not d["ok"])
+    assert resp["error"]["code"] == "too_large"
+    assert hub.request("ping", via="mqtt").result["pong"] is True
+    assert hub.request("status").result["links"]["mqtt"]["reconnects"] == before
+
+
+def test_truncated_json_never_runs_as_a_partial_command(hub, via, snapshot):
+    # MicroPython's json.loads would read this as {"id":..,"cmd":"config.set","args":{"key":"label"}}.
+    whole = json.dumps({"id": "t1", "cmd": "config.set", "args": {"key": "label", "value": "partial!"}})
+    cut = whole[: whole.index('"value"')]
+    if via == "mqtt":
+        hub.mqtt.last_response = None
+        hub.mqtt.publish("cmd", cut)
+        assert _wait_error_response(hub.mqtt, lambda d: not d["ok"])["error"]["code"] == "bad_json"
+    else:
+        args = '{"key":"label","value":"partial'
+        payload = bytes([10]) + b"config.set" + struct.pack("<H", len(args)) + args.encode()
+        with pytest.raises(HubError) as e:
+            hub.serial.request_frame(_frame_with(790, payload), 790)
+        assert e.value.code == "bad_json"

@@ -4,6 +4,7 @@ Any uncaught exception in a task is logged and resets the hub with cause
 `crash`, so a fault never turns into a silent hang.
 """
 
+import gc
 import time
 
 import asyncio
@@ -19,6 +20,9 @@ from hub.services.config import Config
 from hub.services.logbuf import log
 from hub.services.store import Store
 from hub.services.system import System
+
+
+GC_SHARE = 16
 
 
 class App:
@@ -46,6 +50,7 @@ class App:
         # Loaded only when a broker is configured: it is a fifth of the heap.
         if self.mqtt or not self.config["mqtt.url"]:
             return
+        gc.collect()  # load its code into a clean heap, not between garbage
         try:
             from hub.links.mqtt import MqttLink
         except ImportError as e:  # umqtt missing from /lib: serial still works
@@ -98,7 +103,11 @@ class App:
         self._task("serial.events", self.serial.event_loop())
         self._start_mqtt()
         self._task("status", self.status_loop())
+        # Collect after every heap/GC_SHARE bytes allocated instead of only when
+        # the heap is full: garbage then never piles up between long-lived
+        # objects, which fragments a non-moving heap until a 1 KB command fails.
         s.sample_heap(True)
+        gc.threshold((gc.mem_free() + gc.mem_alloc()) // GC_SHARE)
         boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
         print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
         log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))

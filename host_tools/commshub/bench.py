@@ -92,16 +92,55 @@ def bench_board(board_name: str, broker_url: str, pings: int, boots: int, log) -
             rtts = [link.request("ping").rtt_s for _ in range(pings)]
             res[f"{via}_rtt"] = rtt_stats(rtts)
             log(f"  {board_name}: {via} ping p50 {res[f'{via}_rtt']['p50']:.2f} ms p99 {res[f'{via}_rtt']['p99']:.2f} ms")
-        for _ in range(50):  # steady state: a mix of everyday commands
-            for cmd in ("status", "info", "time.get", "config.get"):
-                hub.request(cmd)
-                hub.request(cmd, via="mqtt")
+        workload(hub)
         info = hub.request("info").result
         res["heap"] = {k: info[k] for k in ("heap_used", "heap_peak", "heap_total", "heap_free")}
         log(f"  {board_name}: heap peak {info['heap_peak']} of budget {board.heap_bytes}")
     finally:
         hub.stop()
     return res
+
+
+def workload(hub: Hub, rounds: int = 20) -> None:
+    """Everyday traffic over both links, with the largest arguments the commands take."""
+    big = "n" * 2048
+    for i in range(rounds):
+        for via in ("serial", "mqtt"):
+            for cmd in ("status", "info", "time.get", "config.get"):
+                hub.request(cmd, via=via)
+            hub.request("ping", {"echo": i}, data=bytes(1500), via=via)
+            hub.request("log.tail", {"n": 200}, via=via)
+            hub.request("config.set", {"key": "notes", "value": big[: 1024 + i]}, via=via)
+
+
+def heap_fits(board_name: str, broker_url: str, heap: int) -> bool:
+    """Does the hub boot, connect and run the workload in `heap` bytes without a restart?"""
+    target = EmulatorTarget(board_name, broker_url, name=f"heapfit-{board_name}", heap_bytes=heap)
+    hub = Hub(target, broker_url, timeout=3)
+    try:
+        hub.start(ready_timeout=10)
+        workload(hub, rounds=5)
+        st = hub.request("status").result
+        return st["boot_count"] == 1 and not any("MemoryError" in line for line in target.console_tail(500))
+    except Exception:
+        return False
+    finally:
+        hub.stop()
+
+
+def smallest_heap(board_name: str, broker_url: str, step: int = 2048) -> int | None:
+    """Bisect for the smallest heap (to `step` bytes) that runs the workload; None if the budget does not."""
+    hi = boards.load(board_name).heap_bytes
+    if not heap_fits(board_name, broker_url, hi):
+        return None
+    lo = 16 * 1024
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // 1024 * 1024
+        if heap_fits(board_name, broker_url, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
@@ -150,11 +189,21 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
     for r in runs:
         b = r["boot_s"]
         L.append(
-            f"| {r['board']} | {r['broker']} | {statistics.median(b) * 1000:.0f} ms ({max(b) * 1000:.0f} ms) "
+            f"| {r['board']} | {r['broker']} | {statistics.median(b) * 1000:.1f} ms ({max(b) * 1000:.1f} ms) "
             f"| {r['serial_rtt']['p50']:.2f} / {r['serial_rtt']['p99']:.2f} ms "
             f"| {r['mqtt_rtt']['p50']:.2f} / {r['mqtt_rtt']['p99']:.2f} ms "
             f"| {r['heap']['heap_peak'] / 1024:.1f} / {r['budget'] / 1024:.0f} KiB ({100 * r['heap']['heap_peak'] / r['budget']:.0f} %) |"
         )
+    fits = [r for r in runs if "smallest_heap" in r]
+    if fits:
+        L += ["", "Smallest heap (`-X heapsize`, bisected to 2 KiB) on which the hub boots, connects to the broker and runs",
+              "the workload below with no restart and no MemoryError: the real measure of fitting a board.", "",
+              "| board | smallest working heap | budget | headroom |", "|---|---|---|---|"]
+        for r in fits:
+            sh = r["smallest_heap"]
+            cell = f"{sh / 1024:.0f} KiB" if sh else "does not fit"
+            room = f"{(r['budget'] - sh) / 1024:.0f} KiB" if sh else "-"
+            L.append(f"| {r['board']} | {cell} | {r['budget'] / 1024:.0f} KiB | {room} |")
     L += ["", "Reference measured in the same run: a paho -> broker -> paho QoS 1 round trip of a ping-sized message,", "the floor under any MQTT command round trip.", ""]
     L += ["| broker | p50 | p99 |", "|---|---|---|"]
     for name, s in floors.items():
@@ -166,8 +215,10 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
         "",
         "How it is measured: boot to ready is power-on (process start) to the firmware's `commshub ready` console",
         "line, over several power cycles; pings are sequential round trips of the `ping` command after 20",
-        "warm-up pings; peak heap is the firmware's own high-water mark of `gc.mem_alloc()` after a steady-state",
-        "mix of status/info/time/config commands over both links.",
+        "warm-up pings; peak heap is the firmware's high-water mark of live heap (`gc.mem_alloc()` right after",
+        "`gc.collect()`) after the workload: status, info, time.get, config.get, a ping with 1500 bytes of data,",
+        "log.tail of 200 lines and a config.set of about 1 KiB, over both links, 20 rounds.",
+        "The emulated boards run a 32-bit MicroPython, as the ESP32 and RP2040 are 32-bit.",
         "",
     ]
     with open(out, "w") as f:
@@ -184,6 +235,8 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
         for b in boards_to_run:
             r = bench_board(b, amqtt.url, pings, boots, log)
             r["broker"] = "amqtt"
+            r["smallest_heap"] = smallest_heap(b, amqtt.url)
+            log(f"  {b}: smallest working heap {r['smallest_heap']}")
             runs.append(r)
     with mosquitto() as mq:
         if mq:

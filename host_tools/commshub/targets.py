@@ -39,11 +39,12 @@ class EmulatorTarget:
 
     kind = "emulator"
 
-    def __init__(self, board: str, broker_url: str | None, name: str = "hil", pace: bool = False) -> None:
+    def __init__(self, board: str, broker_url: str | None, name: str = "hil", pace: bool = False,
+                 heap_bytes: int | None = None) -> None:
         from .emulator.board import EmulatedBoard
 
         self.board = boards.load(board)
-        self.emu = EmulatedBoard(board, name=name, broker_url=broker_url, pace=pace, fresh=True)
+        self.emu = EmulatedBoard(board, name=name, broker_url=broker_url, pace=pace, fresh=True, heap_bytes=heap_bytes)
 
     @property
     def serial_url(self) -> str:

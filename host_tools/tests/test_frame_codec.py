@@ -86,3 +86,10 @@ def test_payload_errors_are_named():
 def test_encoder_refuses_what_the_hub_would_refuse():
     with pytest.raises(ValueError):
         fr.encode(fr.REQUEST, 1, "ping", data=bytes(fr.MAX_PAYLOAD))
+
+
+def test_a_frame_cut_short_does_not_swallow_the_next_one():
+    cut = fr.encode(fr.RESPONSE, 40, "config.set", {"config": {"notes": "x" * 300}})[:57]
+    d = fr.Decoder()
+    items = d.feed(cut + PING_RSP + bytes(400))
+    assert any(isinstance(x, fr.Frame) and x.seq == 1 for x in items)

@@ -299,4 +299,4 @@ def parse_json(jbytes):
 
     if not len(jbytes):
         return {}
-    return loads(bytes(jbytes))
+    return loads(jbytes)  # json.loads reads a memoryview in place: no copy

@@ -4,6 +4,7 @@ Handlers only pick arguments apart and call a service; the rules live in the
 services, so every front-end shares them.
 """
 
+from hub.codecs.iso8601 import parse_iso
 from hub.errors import bad_args
 
 from hub.control.registry import int_arg, only
@@ -43,7 +44,6 @@ def install(reg, system, clock, config, log):
         if ("utc" in args) == ("iso" in args):
             raise bad_args("give exactly one of utc, iso")
         if "iso" in args:
-            from hub.codecs.iso8601 import parse_iso
 
             try:
                 utc = parse_iso(args["iso"])

@@ -11,6 +11,7 @@ never notices.
 """
 
 import errno
+import gc
 import select
 import socket
 import struct
@@ -27,6 +28,7 @@ from hub.errors import HubError
 from hub.links.backoff import Backoff
 from hub.services.config import parse_mqtt_url
 
+MAX_MSG = 4096 + 512  # the largest message payload taken in: a full frame payload plus envelope
 IO_TIMEOUT_S = 5  # a blocking umqtt read/write may wait this long at most
 CONNECT_TIMEOUT_MS = 10000
 _INBOX = 16
@@ -49,10 +51,26 @@ class _Sock:
         self.link = link
 
     def read(self, n):
+        if n > MAX_MSG:
+            return self._discard(n)
         d = self.s.read(n)
         if d:
             self.link.last_rx = time.ticks_ms()
         return d
+
+    def _discard(self, n):
+        # A message larger than any command: stream it away in small pieces
+        # rather than allocate it (which would fail, drop the session, and
+        # loop forever on QoS 1 redelivery). None tells _on_msg it was too big.
+        buf = bytearray(256)
+        mv = memoryview(buf)
+        while n:
+            got = self.s.readinto(mv[:min(n, 256)])
+            if not got:
+                raise OSError(errno.ECONNRESET)
+            n -= got
+        self.link.last_rx = time.ticks_ms()
+        return None
 
     def write(self, *a):
         self.link.last_tx = time.ticks_ms()
@@ -161,6 +179,17 @@ class MqttLink:
 
     def _handle(self, topic, msg):
         self.rx_msgs += 1
+        if msg is None:
+            self._pub("rsp", envelope.rsp_err(None, None, "too_large",
+                                              "message over %d bytes discarded" % MAX_MSG))
+            return
+        try:
+            self._handle_in(topic, msg)
+        except MemoryError:
+            gc.collect()
+            self._pub("rsp", envelope.rsp_err(None, None, "no_memory", "not enough heap for this command now"))
+
+    def _handle_in(self, topic, msg):
         cid = cmd = None
         try:
             if topic.endswith(b"/bin"):

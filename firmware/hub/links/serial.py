@@ -6,6 +6,7 @@ whole writes in order, so frames never interleave (no lock needed: it would
 cost the heap another asyncio module).
 """
 
+import gc
 import time
 
 import asyncio
@@ -59,6 +60,14 @@ class SerialLink:
         await self._send(frame.ERROR, seq, name, dumps({"code": code, "message": message}))
 
     async def _request(self, kind, seq, payload):
+        try:
+            await self._request_in(kind, seq, payload)
+        except MemoryError:
+            # One command too big for the heap right now: refuse it, keep serving.
+            gc.collect()
+            await self._error(seq, b"", "no_memory", "not enough heap for this command now")
+
+    async def _request_in(self, kind, seq, payload):
         try:
             name, jb, data = frame.decode_payload(payload)
         except ValueError as e:

@@ -8,6 +8,7 @@ from the monotonic ms ticks, accumulated so it never wraps.
 
 import time
 
+from hub.codecs.iso8601 import iso
 from hub.errors import bad_args
 
 UTC_MIN = 946684800  # 2000-01-01T00:00:00Z
@@ -57,7 +58,5 @@ class Clock:
 
     def get(self):
         """The time.get result."""
-        from hub.codecs.iso8601 import iso
-
         u = self.utc()
         return {"utc": u, "iso": iso(u), "set": self.is_set}

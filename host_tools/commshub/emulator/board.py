@@ -56,10 +56,13 @@ class EmulatedBoard:
 
     def __init__(self, board: str, name: str = "hub1", broker_url: str | None = None,
                  pace: bool = False, tcp_port: int | None = None, fresh: bool = True,
-                 state_dir: Path | None = None, firmware: Path | None = None) -> None:
+                 state_dir: Path | None = None, firmware: Path | None = None,
+                 heap_bytes: int | None = None) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise ValueError(f"instance name must be 1-64 of [A-Za-z0-9_.-], got {name!r}")
         self.board = boards.load(board)
+        # The board's budget unless overridden (the benchmark searches for the smallest heap that works).
+        self.heap_bytes = heap_bytes or self.board.heap_bytes
         self.name = name
         self.hub_id = hub_id_for(name)
         self.provision = Provision(hub_id=self.hub_id, mqtt_url=broker_url or "")
@@ -284,12 +287,12 @@ class EmulatedBoard:
         assert self.uart is not None
         self.uart.set_powered(True)
         mp = paths.micropython()
-        cmd = [mp, "-X", f"heapsize={self.board.heap_bytes}", str(ROM), str(self.flash_path),
+        cmd = [mp, "-X", f"heapsize={self.heap_bytes}", str(ROM), str(self.flash_path),
                str(self.board.block_size), str(self.board.block_count),
                self.uart.firmware_path, self.board.name, cause]
         self._boot_mark = self._seq
         self._boot_t = time.monotonic()
-        self._emit(f"[emulator] power on ({cause}), heap {self.board.heap_bytes} bytes")
+        self._emit(f"[emulator] power on ({cause}), heap {self.heap_bytes} bytes")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
         self._proc = proc

@@ -152,8 +152,10 @@ class Decoder:
                 break
             (crc,) = struct.unpack_from("<I", buf, HEADER + length)
             if zlib.crc32(bytes(buf[2 : HEADER + length])) != crc:
+                # Often a frame cut short (the sender lost power) with the next
+                # frame run into it: rescan from just past this sync, not past `len`.
                 out.append(Dropped("bad_crc", seq))
-                del buf[:total]
+                del buf[:1]
                 continue
             payload = bytes(buf[HEADER : HEADER + length])
             del buf[:total]
