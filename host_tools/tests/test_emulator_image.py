@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -39,14 +40,23 @@ def test_image_mounts_and_holds_the_flashed_tree(name: str, tmp_path: Path) -> N
     assert files["/main.py"] == b"import hub\n"
     assert json.loads(files["/board.json"]) == board.raw
     assert json.loads(files["/provision.json"]) == PROVISION
-    assert "/lib/umqtt/simple.mpy" in files
-    assert "/lib/hub/sub/deep.mpy" in files
-    assert not any(p.endswith(".py") for p in files if p.startswith("/lib/"))
+    assert "/slots/a/lib/umqtt/simple.mpy" in files
+    assert "/slots/a/lib/hub/sub/deep.mpy" in files
+    assert not any(p.endswith(".py") for p in files if p.startswith("/slots/"))
+    # Slot A holds exactly what its manifest lists, and the boot record points at it.
+    manifest = json.loads(files["/slots/a/manifest.json"])
+    listed = {f["path"]: f for f in manifest["files"]}
+    held = {p[len("/slots/a/"):]: d for p, d in files.items() if p.startswith("/slots/a/lib/")}
+    assert set(listed) == set(held)
+    for path, data in held.items():
+        assert listed[path]["sha256"] == hashlib.sha256(data).hexdigest() and listed[path]["size"] == len(data)
+    assert manifest["boards"] == [name] and manifest["arch"] == board.mpy_arch
+    assert json.loads(files["/slots/boot.json"])["active"] == "a"
     for path, data in files.items():
         if path.endswith(".mpy"):
             assert data[:2] == b"M\x06", path  # mpy v6: what MicroPython 1.25 loads
     if board.mpy_arch:
-        assert files["/lib/hub/fast.mpy"][2] == ARCH_BYTE[board.mpy_arch]
+        assert files["/slots/a/lib/hub/fast.mpy"][2] == ARCH_BYTE[board.mpy_arch]
 
 
 def test_image_is_deterministic(tmp_path: Path) -> None:

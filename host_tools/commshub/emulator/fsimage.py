@@ -210,10 +210,25 @@ def _mkdir(p: Path) -> Path:
     return p
 
 
+# The boot record of a factory image: slot A active, nothing pending (docs/IMAGES.md).
+FACTORY_BOOT = {"active": "a", "pending": None, "attempts": 0, "previous": None, "event": None}
+
+
 def _files(app: Path, b: boards.Board, provision: Provision) -> list[tuple[str, bytes]]:
-    """Every file of the image as (absolute path, bytes), in a fixed order."""
-    files = [(f"/{p.relative_to(app).as_posix()}", p.read_bytes())
-             for p in sorted(app.rglob("*")) if p.is_file() and p.name != ".complete"]
+    """Every file of the image as (absolute path, bytes), in a fixed order.
+
+    boot.py and main.py sit at the root (never replaced by an image); the app
+    goes into slot A with its manifest, exactly as an update would unpack it.
+    """
+    from ..images.manifest import build_manifest, manifest_bytes, slot_files, source_version
+
+    files = [(f"/{n}", (app / n).read_bytes()) for n in ("boot.py", "main.py") if (app / n).is_file()]
+    slot = slot_files(app)
+    files += [(f"/slots/a/{p}", data) for p, data in slot]
+    manifest = build_manifest(slot, version=source_version(), boards=[b.name], arch=b.mpy_arch,
+                              note="factory image")
+    files.append(("/slots/a/manifest.json", manifest_bytes(manifest)))
+    files.append(("/slots/boot.json", json.dumps(FACTORY_BOOT, sort_keys=True).encode()))
     files.append(("/board.json", (paths.BOARDS / f"{b.name}.json").read_bytes()))
     files.append(("/provision.json", provision.to_json()))
     return sorted(files)

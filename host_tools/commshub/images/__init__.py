@@ -1,0 +1,1 @@
+"""Firmware images: the hub's app bundle, the GBCS image around it, keys."""
