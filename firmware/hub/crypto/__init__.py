@@ -1,0 +1,1 @@
+"""Pure-MicroPython cryptography the hub needs (no native modules)."""
