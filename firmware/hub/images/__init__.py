@@ -1,0 +1,1 @@
+"""Hub firmware images (docs/IMAGES.md): the GBCS file layout and the app bundle."""
