@@ -39,7 +39,8 @@ def test_image_mounts_and_holds_the_flashed_tree(name: str, tmp_path: Path) -> N
     assert files["/boot.py"] == b"print('boot')\n"
     assert files["/main.py"] == b"import hub\n"
     assert json.loads(files["/board.json"]) == board.raw
-    assert json.loads(files["/provision.json"]) == PROVISION
+    assert json.loads(files["/provision.json"]) == dict(
+        PROVISION, image={"manufacturer": 0x1234, "image_type": 1}, trusted_keys=[])
     assert "/slots/a/lib/umqtt/simple.mpy" in files
     assert "/slots/a/lib/hub/sub/deep.mpy" in files
     assert not any(p.endswith(".py") for p in files if p.startswith("/slots/"))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 from .. import boards, paths
+from ..images.keys import dev_public_hex
 from .fsimage import Provision, build_fs_image
 from .uart import UartLink
 
@@ -82,7 +83,9 @@ class EmulatedBoard:
         self.heap_bytes = heap_bytes or self.board.heap_bytes
         self.name = name
         self.hub_id = hub_id_for(name)
-        self.provision = Provision(hub_id=self.hub_id, mqtt_url=broker_url or "")
+        # Trusts the development key, so `commshub image build` output installs out of the box.
+        self.provision = Provision(hub_id=self.hub_id, mqtt_url=broker_url or "",
+                                   trusted_keys=(dev_public_hex(),))
         self.pace = pace
         self.fresh = fresh
         self.firmware = firmware

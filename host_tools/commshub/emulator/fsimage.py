@@ -34,6 +34,7 @@ LFS_IO_SIZE = 32
 # `hub_id` is an EUI-64 printed as 16 uppercase hex digits (PROTOCOL.md).
 HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
+TRUSTED_KEY_RE = re.compile(r"^[0-9a-f]{128}$")
 # Bumped when the layout of the compiled tree changes, to invalidate caches.
 LAYOUT_VERSION = "1"
 # Compiled trees kept under BUILD/app (each is the size of the compiled firmware).
@@ -46,21 +47,50 @@ class BuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class Provision:
-    """Per-unit identity written to `/provision.json`."""
+    """Per-unit identity written to `/provision.json`.
+
+    `image_manufacturer` / `image_type` are the OTA header values the hub
+    accepts in firmware images, `trusted_keys` the public keys (128 hex X||Y)
+    whose signatures it accepts (docs/IMAGES.md).
+    """
 
     hub_id: str
     mqtt_url: str = ""
+    image_manufacturer: int = 0x1234
+    image_type: int = 0x0001
+    trusted_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not HUB_ID_RE.match(self.hub_id):
             raise ValueError(f"hub_id must be 16 uppercase hex digits, got {self.hub_id!r}")
         if not MQTT_URL_RE.match(self.mqtt_url):
             raise ValueError(f"mqtt_url must be mqtt://host:port or empty, got {self.mqtt_url!r}")
+        for name in ("image_manufacturer", "image_type"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+                raise ValueError(f"{name} must be 0..0xFFFF, got {value!r}")
+        keys = tuple(k.lower() for k in self.trusted_keys)
+        for k in keys:
+            if not TRUSTED_KEY_RE.match(k):
+                raise ValueError(f"trusted keys are 128 hex digits (raw X||Y), got {k!r}")
+        object.__setattr__(self, "trusted_keys", keys)  # lists from JSON become tuples
 
     def to_json(self) -> bytes:
         """Canonical bytes: fixed key order and separators keep images deterministic."""
-        return json.dumps({"hub_id": self.hub_id, "mqtt_url": self.mqtt_url},
-                          separators=(", ", ": ")).encode() + b"\n"
+        doc = {"hub_id": self.hub_id, "mqtt_url": self.mqtt_url,
+               "image": {"manufacturer": self.image_manufacturer, "image_type": self.image_type},
+               "trusted_keys": list(self.trusted_keys)}
+        return json.dumps(doc, separators=(", ", ": ")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "Provision":
+        """Read what `to_json` wrote (or an older record without the image fields)."""
+        doc = json.loads(data)
+        image = doc.get("image") or {}
+        return cls(hub_id=doc["hub_id"], mqtt_url=doc.get("mqtt_url", ""),
+                   image_manufacturer=image.get("manufacturer", 0x1234),
+                   image_type=image.get("image_type", 0x0001),
+                   trusted_keys=tuple(doc.get("trusted_keys", ())))
 
 
 def _board(board: str | boards.Board) -> boards.Board:

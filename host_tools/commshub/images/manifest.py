@@ -58,8 +58,9 @@ def build_manifest(
     min_version: str = "0.0.0",
     note: str = "",
     test_fault: str | None = None,
+    built: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest for `files` (from slot_files)."""
+    """The manifest for `files` (from slot_files); `built` (ISO UTC) only when given."""
     version_tuple(version)
     version_tuple(min_version)
     if test_fault is not None and test_fault not in TEST_FAULTS:
@@ -74,6 +75,8 @@ def build_manifest(
     }
     if test_fault:
         m["test_fault"] = test_fault
+    if built is not None:
+        m["built"] = built
     return m
 
 
