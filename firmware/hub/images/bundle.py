@@ -26,6 +26,7 @@ PART = ".part"
 TEST_FAULTS = ("crash_at_start", "never_confirm", "boot_loop")
 _HEX = "0123456789abcdef"
 _DIR = 0x4000
+rename = os.rename  # module attribute so tests can watch the order of renames
 
 
 def _bad(what):
@@ -281,12 +282,12 @@ def unpack(f, mi_offset, mi_length, dest, buf):
             except OSError:
                 pass
             raise
-        os.rename(tmp, final)
+        rename(tmp, final)
     final = dest + "/" + MANIFEST
     tmp = final + PART
     with open(tmp, "w") as out:
         out.write(dumps(m))
-    os.rename(tmp, final)
+    rename(tmp, final)
     return m
 
 
