@@ -121,6 +121,25 @@ def main() -> None:
     # The same point negated (x, p - y) is on the curve but is another key.
     cases.append(case("pub_negated", pub[:32] + (P - y).to_bytes(32, "big"), digest, sig, False))
 
+    # Invalid-curve key: (3, 0) has order 2 on y^2 = x^3 - 3x + b' (b' = -18),
+    # and the a = -3 formulas never use b. With e = 0, r = 3, s = 1 a verifier
+    # that skips the on-curve check computes R = 3*(3, 0) = (3, 0) and accepts.
+    cases.append(case("pub_order2_off_curve", (3).to_bytes(32, "big") + bytes(32), bytes(32),
+                      (3).to_bytes(32, "big") + (1).to_bytes(32, "big"), False))
+    # A valid signature with a small s (chosen s, nonce k and key d; the
+    # "digest" e = s*k - r*d mod n follows), so that s + n still fits 32 bytes:
+    # (r, s + n) is the same signature mod n and must be refused (s >= n).
+    d = int.from_bytes(os.urandom(32), "big") % (N - 1) + 1
+    k = int.from_bytes(os.urandom(32), "big") % (N - 1) + 1
+    r_small = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers().x % N
+    s_small = int.from_bytes(os.urandom(24), "big") | 1
+    e = (s_small * k - r_small * d) % N
+    kpub = raw_pub(ec.derive_private_key(d, ec.SECP256R1()).public_key())
+    del d, k  # never written
+    rb = r_small.to_bytes(32, "big")
+    cases.append(case("small_s", kpub, e.to_bytes(32, "big"), rb + s_small.to_bytes(32, "big"), True))
+    cases.append(case("s_plus_n", kpub, e.to_bytes(32, "big"), rb + (s_small + N).to_bytes(32, "big"), False))
+
     cert = x509.load_pem_x509_certificate(DCC_CERT.read_bytes())
     dcc_pub = raw_pub(cert.public_key())
     sample = DCC_SAMPLE.read_bytes()

@@ -47,7 +47,7 @@ def test_invalid_vectors_fail():
     cases = [c for c in _vectors()["cases"] if not c["valid"]]
     names = [c["name"] for c in cases]
     for need in ("bad_r_bit", "bad_s_bit", "bad_digest_bit", "r_zero", "s_is_n",
-                 "pub_y_bit_off_curve", "other_key"):
+                 "pub_y_bit_off_curve", "other_key", "pub_order2_off_curve", "s_plus_n"):
         assert need in names, need
     for c in cases:
         assert p256.verify(*_case(c)) is False, c["name"]
@@ -65,7 +65,7 @@ def test_every_sig_byte_matters():
 def test_edge_keys_and_digests():
     # Q = G (G+Q is a doubling), Q = -G (G+Q is infinity), e = 0, e > n.
     by_name = {c["name"]: c for c in _vectors()["cases"]}
-    for n in ("pub_is_G", "pub_is_minus_G", "digest_zero", "digest_all_ff"):
+    for n in ("pub_is_G", "pub_is_minus_G", "digest_zero", "digest_all_ff", "small_s"):
         assert p256.verify(*_case(by_name[n])) is True, n
 
 
