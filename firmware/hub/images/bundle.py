@@ -162,13 +162,13 @@ def _stream(f, size, buf, h, out=None):
     mv = memoryview(buf)
     cap = len(buf)
     while size > 0:
-        want = cap if size > cap else size
-        got = f.readinto(mv[:want])
+        got = f.readinto(mv if size >= cap else mv[:size])
         if not got:
             raise _bad("image truncated")
-        h.update(mv[:got])
+        chunk = mv if got == cap else mv[:got]  # no slice object for full chunks
+        h.update(chunk)
         if out is not None:
-            out.write(mv[:got])
+            out.write(chunk)
         size -= got
 
 
