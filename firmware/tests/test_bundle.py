@@ -14,6 +14,21 @@ HEAD = 60  # bytes before the MI in the test images (like a GBCS header)
 TAIL = 66
 
 
+def _with_fs(fn):
+    """Run the test on its own RAM littlefs (root passed in), unmounted afterwards."""
+
+    def run():
+        import vfs
+
+        root = fresh_fs()
+        try:
+            fn(root)
+        finally:
+            vfs.umount(root)
+
+    return run
+
+
 def _hex(b):
     return binascii.hexlify(hashlib.sha256(b).digest()).decode()
 
@@ -100,8 +115,8 @@ def _refused(root, mi, dest=None, cut=0, words=None):
     return e
 
 
-def test_unpack_writes_files_and_manifest_last():
-    root = fresh_fs()
+@_with_fs
+def test_unpack_writes_files_and_manifest_last(root):
     files = _files()
     mi = _mi(files)
     seen = []
@@ -128,8 +143,8 @@ def test_unpack_writes_files_and_manifest_last():
     assert bundle.check_tree(dest, m, bytearray(64)) == []
 
 
-def test_unpack_empties_dest_first():
-    root = fresh_fs()
+@_with_fs
+def test_unpack_empties_dest_first(root):
     dest = root + "/slots/b"
     os.mkdir(root + "/slots")
     os.mkdir(dest)
@@ -141,8 +156,8 @@ def test_unpack_empties_dest_first():
     assert _exists(dest + "/manifest.json")
 
 
-def test_read_manifest_and_mi_sha256():
-    root = fresh_fs()
+@_with_fs
+def test_read_manifest_and_mi_sha256(root):
     files = _files()
     mi = _mi(files)
     img = _image(root, mi)
@@ -158,8 +173,8 @@ def test_read_manifest_and_mi_sha256():
         assert e.code == "bad_format"
 
 
-def test_tampered_file_refused():
-    root = fresh_fs()
+@_with_fs
+def test_tampered_file_refused(root):
     files = _files()
     m = _manifest(files)
     bad = list(files)
@@ -167,8 +182,8 @@ def test_tampered_file_refused():
     _refused(root, _mi(bad, m), words="lib/hub/sub/x.py hash mismatch")
 
 
-def test_tampered_first_and_last_file_refused():
-    root = fresh_fs()
+@_with_fs
+def test_tampered_first_and_last_file_refused(root):
     files = _files()
     m = _manifest(files)
     for i in (0, 3):
@@ -179,8 +194,8 @@ def test_tampered_first_and_last_file_refused():
         _refused(root, _mi(bad, m), words="hash mismatch")
 
 
-def test_failed_unpack_removes_old_manifest():
-    root = fresh_fs()
+@_with_fs
+def test_failed_unpack_removes_old_manifest(root):
     files = _files()
     _, dest = _unpack(root, _mi(files))
     assert _exists(dest + "/manifest.json")
@@ -189,10 +204,10 @@ def test_failed_unpack_removes_old_manifest():
     _refused(root, _mi(bad, _manifest(files)), dest)
 
 
-def test_unsafe_paths_refused():
+@_with_fs
+def test_unsafe_paths_refused(root):
     for p in ("../x", "/x", "/lib/x", "lib/../x", "lib/a/../../x", "lib//x", "lib/./x", "lib/",
               "x.py", "boot.py", "manifest.json", "lib/x.part", "lib\\x", ""):
-        root = fresh_fs()
         files = [(p, b"data")]
         _refused(root, _mi(files), words="path")
         e = raises(HubError, bundle.check_manifest, _manifest(files))
@@ -203,8 +218,8 @@ def test_unsafe_paths_refused():
     assert raises(HubError, bundle.check_manifest, m).code == "bad_format"
 
 
-def test_sizes_must_add_up():
-    root = fresh_fs()
+@_with_fs
+def test_sizes_must_add_up(root):
     files = _files()
     m = _manifest(files)
     m["files"][1]["size"] += 1  # the bundle holds one byte less than listed
@@ -216,8 +231,8 @@ def test_sizes_must_add_up():
     _refused(root, _mi(files) + b"!", words="add up")
 
 
-def test_truncated_mi_refused():
-    root = fresh_fs()
+@_with_fs
+def test_truncated_mi_refused(root):
     mi = _mi(_files())
     # The image ends inside the MI.
     _refused(root, mi, cut=TAIL + 10, words="truncated")
@@ -227,15 +242,15 @@ def test_truncated_mi_refused():
     _refused(root, b"")
 
 
-def test_bad_json_refused():
-    root = fresh_fs()
+@_with_fs
+def test_bad_json_refused(root):
     files = _files()
     for raw in (b'{"version": "0.2.0",', b"not json", b'{"a": [1}', b"\xff\xfe", b"[1, 2]", b'"x"', b""):
         _refused(root, _mi(files, raw=raw))
 
 
-def test_bad_framing_refused():
-    root = fresh_fs()
+@_with_fs
+def test_bad_framing_refused(root):
     files = _files()
     _refused(root, _mi(files, magic=b"CHAX"), words="magic")
     _refused(root, _mi(files, fmt=2), words="format")
@@ -286,8 +301,8 @@ def test_check_manifest_file_entries():
     assert "directory" in raises(HubError, bundle.check_manifest, m).message
 
 
-def test_remove_tree():
-    root = fresh_fs()
+@_with_fs
+def test_remove_tree(root):
     bundle.remove_tree(root + "/missing")  # tolerated
     _, dest = _unpack(root, _mi(_files()))
     bundle.remove_tree(dest)
@@ -299,8 +314,8 @@ def test_remove_tree():
     assert not _exists(root + "/f")
 
 
-def test_check_tree_reports_changed_and_missing():
-    root = fresh_fs()
+@_with_fs
+def test_check_tree_reports_changed_and_missing(root):
     m, dest = _unpack(root, _mi(_files()))
     with open(dest + "/lib/hub/sub/x.py", "w") as f:
         f.write("X = 9\n")
@@ -308,8 +323,8 @@ def test_check_tree_reports_changed_and_missing():
     assert bundle.check_tree(dest, m, bytearray(64)) == ["lib/hub/sub/x.py", "lib/main.py"]
 
 
-def test_empty_bundle():
-    root = fresh_fs()
+@_with_fs
+def test_empty_bundle(root):
     m, dest = _unpack(root, _mi([]))
     assert m["files"] == []
     assert _walk(dest) == [dest + "/manifest.json"]
