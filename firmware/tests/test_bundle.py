@@ -328,3 +328,18 @@ def test_empty_bundle(root):
     m, dest = _unpack(root, _mi([]))
     assert m["files"] == []
     assert _walk(dest) == [dest + "/manifest.json"]
+
+
+@_with_fs
+def test_refused_framing_leaves_dest_untouched(root):
+    # Checks that need no writing (framing, manifest, sizes, a short file) come
+    # before dest is emptied: the slot's previous contents stay complete.
+    files = _files()
+    m, dest = _unpack(root, _mi(files))
+    before = sorted(_walk(dest))
+    mi = _mi(files)
+    for args in ((mi, TAIL + 10), (_mi(files, magic=b"XXXX"), 0), (_mi(files) + b"!", 0)):
+        e = raises(HubError, _unpack, root, args[0], dest, args[1])
+        assert e.code == "bad_format"
+        assert sorted(_walk(dest)) == before
+        assert json.loads(_read(dest + "/manifest.json")) == m
