@@ -37,6 +37,28 @@ class _Pending:
         self.sent = time.monotonic()
 
 
+class Ticket:
+    """A request already on the wire whose answer is collected later (see `Link.submit`)."""
+
+    __slots__ = ("link", "key", "slot", "command")
+
+    def __init__(self, link: "Link", key: Any, slot: _Pending, command: str) -> None:
+        self.link, self.key, self.slot, self.command = link, key, slot, command
+
+    @property
+    def done(self) -> bool:
+        return self.slot.done.is_set()
+
+    def wait(self, timeout: float | None = None) -> Reply:
+        """The answer (raises HubError or HubTimeout, as `request` does)."""
+        return self.link._wait(self.key, self.slot, self.command, timeout)
+
+    def forget(self) -> None:
+        """Stop waiting for the answer; if it comes it is ignored."""
+        with self.link._lock:
+            self.link._pending.pop(self.key, None)
+
+
 class Link:
     """Base of SerialLink and MqttLink: request bookkeeping and the event log."""
 
@@ -115,7 +137,27 @@ class Link:
                     raise HubTimeout(f"no {name!r} event over {self.name} within {timeout:.1f} s")
                 self._event_cv.wait(left)
 
+    # -- pipelining ----------------------------------------------------------
+    def submit(self, command: str, args: dict | None = None, data: bytes = b"") -> Ticket:
+        """Send a request without waiting; `ticket.wait()` collects the answer.
+
+        Requests go on the wire in submit order, so several can be in flight
+        (image blocks use this to keep the hub's window full).
+        """
+        key = self._new_key()
+        slot = self._register(key)
+        self._transmit(key, command, args, data)
+        return Ticket(self, key, slot, command)
+
     # -- to be provided ------------------------------------------------------
+    def _new_key(self) -> Any:
+        """A fresh key matching a request to its answer (seq on serial, id on MQTT)."""
+        raise NotImplementedError
+
+    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+        """Put one request, tagged with `key`, on the wire."""
+        raise NotImplementedError
+
     def request(self, command: str, args: dict | None = None, data: bytes = b"", timeout: float | None = None) -> Reply:
         raise NotImplementedError
 

@@ -166,14 +166,20 @@ class MqttLink(Link):
         """Send one command (JSON, or the binary envelope when there is data) and wait."""
         rid = req_id or self.new_id()
         slot = self._register(rid)
+        self._transmit(rid, command, args, data)
+        return self._wait(rid, slot, command, timeout)
+
+    def _new_key(self) -> str:
+        return self.new_id()
+
+    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
         if data:
-            self.publish("cmd/bin", encode_bin_envelope(rid, command, args, data))
+            self.publish("cmd/bin", encode_bin_envelope(key, command, args, data))
         else:
-            doc: dict[str, Any] = {"id": rid, "cmd": command}
+            doc: dict[str, Any] = {"id": key, "cmd": command}
             if args:
                 doc["args"] = args
             self.publish("cmd", json.dumps(doc, separators=(",", ":")))
-        return self._wait(rid, slot, command, timeout)
 
     def wait_status(self, where: Callable[[dict], bool], timeout: float = 10.0) -> dict:
         """Wait until the retained status satisfies `where` (e.g. state == 'online')."""

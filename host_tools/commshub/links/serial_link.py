@@ -63,10 +63,13 @@ class SerialLink(Link):
 
     def request(self, command: str, args: dict | None = None, data: bytes = b"", timeout: float | None = None) -> Reply:
         """Send one command and wait for its response; raises HubError or HubTimeout."""
-        seq = self._next_seq()
-        slot = self._register(seq)
-        self.write_raw(fr.encode(fr.REQUEST, seq, command, args, data))
-        return self._wait(seq, slot, command, timeout)
+        return self.submit(command, args, data).wait(timeout)
+
+    def _new_key(self) -> int:
+        return self._next_seq()
+
+    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+        self.write_raw(fr.encode(fr.REQUEST, key, command, args, data))
 
     def request_frame(self, raw: bytes, seq: int, timeout: float | None = None) -> Reply:
         """Send a hand-built frame whose seq is `seq` and wait for the answer to it."""

@@ -1,0 +1,201 @@
+"""The head-end side of image transfer and activation (docs/IMAGES.md, section 4).
+
+The hub pulls: `image.offer` {size, hash} is answered with where to resume and
+which blocks it needs next; every `image.block` answer lists the next ones.
+`push()` keeps up to `window` requested blocks in flight, resumes from the
+hub's persisted offset, and after a timeout or a refused block re-offers the
+same file (the hub answers with where it really is). Any other hub error stops
+the push with the hub's code (`bad_signature`, `downgrade`, `busy`, ...).
+
+Works over any `Link` (serial or MQTT): the same service answers both.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from ..links.base import Link, Ticket
+from ..protocol.errors import HubError, HubTimeout
+from . import gbcs
+
+Progress = Callable[[int, int], None]
+# Errors that mean "the hub and we disagree about where the transfer is": re-offer and carry on.
+RESYNC_CODES = frozenset({"bad_args", "bad_crc", "bad_frame", "no_memory"})
+# The verification failures of IMAGES.md section 4, in the order the hub checks them.
+VERIFY_CODES = ("bad_hash", "bad_format", "bad_signature", "wrong_manufacturer", "wrong_image_type",
+                "wrong_board", "too_large", "downgrade")
+OUTCOMES = {0: "success", 1: "no_image_held", 2: "hash_mismatch", 3: "activation_failure"}
+
+
+class PushError(Exception):
+    """The transfer stopped. `code` is the hub's error code, or `timeout` / `protocol`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class PushResult:
+    """How a transfer went. `bytes_sent` counts this push only (not what the hub already had)."""
+
+    size: int
+    file_hash: str
+    mi_hash: str | None
+    block_size: int
+    resumed_from: int
+    bytes_sent: int = 0
+    blocks_sent: int = 0
+    resyncs: int = 0
+    elapsed_s: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate_bps(self) -> float:
+        """Bytes per second actually sent."""
+        return self.bytes_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int = 4,
+         block_size: int | None = None, timeout: float | None = None, verify_timeout: float = 120.0,
+         max_resyncs: int = 8) -> PushResult:
+    """Transfer `image` (a whole GBCS file) to the hub; returns when the hub says `done`.
+
+    `progress(offset, size)` is called with the hub's acknowledged offset.
+    `window` caps blocks in flight (the hub lists at most 4). `block_size`
+    proposes one (the hub decides). `timeout` is per block (default: the
+    link's); the answer to the last block waits up to `verify_timeout`, since
+    it carries the verification. `max_resyncs` consecutive re-offers without
+    progress end the push with PushError("timeout" or the hub's code).
+    """
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    size = len(image)
+    try:
+        mi_hash: str | None = gbcs.parse_image(image).mi_hash
+    except gbcs.ImageFormatError:
+        mi_hash = None  # the hub judges it (bad_format); tests push broken files on purpose
+    t0 = time.monotonic()
+    offer = _offer(link, image, block_size, timeout, max_resyncs)
+    res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
+                     block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
+    answer, failures = offer, 0
+    in_flight: OrderedDict[int, tuple[Ticket, int]] = OrderedDict()  # offset -> (ticket, length)
+    while not answer.get("done"):
+        need = [(int(o), int(n)) for o, n in answer.get("need") or []]
+        if not need and not in_flight:
+            if int(answer.get("offset", 0)) >= size:
+                break  # the hub already holds it all (an earlier push got this far)
+            raise PushError("protocol", f"the hub needs nothing but is not done: {answer!r}")
+        for off, n in need:
+            if off not in in_flight and len(in_flight) < window:
+                if not (0 <= off < size and n > 0):
+                    raise PushError("protocol", f"the hub asked for [{off}, {n}] of a {size}-byte file")
+                in_flight[off] = (link.submit("image.block", {"offset": off}, image[off:off + n]), n)
+                res.blocks_sent += 1
+                res.bytes_sent += min(n, size - off)
+        off, (ticket, n) = next(iter(in_flight.items()))
+        last = off + n >= size
+        try:
+            answer = ticket.wait(verify_timeout if last else timeout).result or {}
+            del in_flight[off]
+            failures = 0
+        except (HubTimeout, HubError) as e:
+            if isinstance(e, HubError) and e.code not in RESYNC_CODES:
+                _forget(in_flight)
+                raise PushError(e.code, e.message) from e
+            failures += 1
+            res.resyncs += 1
+            _forget(in_flight)
+            if failures > max_resyncs:
+                raise PushError("timeout" if isinstance(e, HubTimeout) else e.code,
+                                f"{failures} tries in a row without progress; last: {e}") from e
+            answer = _offer(link, image, block_size, timeout, max_resyncs)
+        if progress:
+            progress(min(int(answer.get("offset", 0)), size), size)
+    _forget(in_flight)
+    res.result = answer
+    res.elapsed_s = time.monotonic() - t0
+    if progress:
+        progress(size, size)
+    return res
+
+
+def _forget(in_flight: OrderedDict[int, tuple[Ticket, int]]) -> None:
+    for t, _ in in_flight.values():
+        t.forget()
+    in_flight.clear()
+
+
+def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int) -> dict[str, Any]:
+    """`image.offer`, retried on timeouts; the answer says where to resume."""
+    args: dict[str, Any] = {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
+    if block_size:
+        args["block_size"] = block_size
+    for attempt in range(tries + 1):
+        try:
+            return link.request("image.offer", args, timeout=timeout).result or {}
+        except HubTimeout:
+            if attempt == tries:
+                raise PushError("timeout", f"no answer to image.offer over {link.name} after {tries + 1} tries")
+        except HubError as e:
+            hint = " (another transfer is in progress: let it finish, or `commshub image abort`)" \
+                if e.code == "busy" else ""
+            raise PushError(e.code, e.message + hint) from e
+    raise AssertionError("unreachable")
+
+
+def utc_seconds(at: int | float | str | datetime) -> int:
+    """An activation time as UTC seconds: int, aware datetime, or ISO `YYYY-MM-DDTHH:MM:SSZ`."""
+    if isinstance(at, (int, float)):
+        return int(at)
+    if isinstance(at, str):
+        if at.strip().isdigit():
+            return int(at)
+        try:
+            at = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValueError(f"--at must be UTC seconds or ISO 8601 like 2030-01-01T00:00:00Z, got {at!r}") from e
+    if at.tzinfo is None:
+        raise ValueError("give the activation time in UTC (end it with Z)")
+    return calendar.timegm(at.utctimetuple())
+
+
+def activate(link: Link, mi_hash: str, at: int | str | datetime | None = None,
+             timeout: float | None = None) -> dict[str, Any]:
+    """`image.activate`: CS06 result {outcome 0..3, outcome_name, running_version, at}.
+
+    Outcome 0 with no `at` means the hub is rebooting into the new slot.
+    A non-zero outcome is a result, not an exception.
+    """
+    args: dict[str, Any] = {"hash": mi_hash.lower()}
+    if at is not None:
+        args["at"] = utc_seconds(at)
+    return link.request("image.activate", args, timeout=timeout).result
+
+
+def status(link: Link, timeout: float | None = None) -> dict[str, Any]:
+    """`image.status`: running version, both slots, transfer in progress, scheduled activation."""
+    return link.request("image.status", timeout=timeout).result
+
+
+def rollback(link: Link, timeout: float | None = None) -> dict[str, Any]:
+    """`image.rollback`: back to the previous slot (the hub reboots)."""
+    return link.request("image.rollback", timeout=timeout).result
+
+
+def cancel(link: Link, timeout: float | None = None) -> dict[str, Any]:
+    """`image.cancel`: drop a scheduled activation; {"cancelled": hash or None}."""
+    return link.request("image.cancel", timeout=timeout).result
+
+
+def abort(link: Link, timeout: float | None = None) -> dict[str, Any]:
+    """`image.abort`: drop the transfer in progress and its staging file."""
+    return link.request("image.abort", timeout=timeout).result
