@@ -53,5 +53,7 @@ def loads(b):
         raise HubError("bad_json", "JSON is incomplete, unbalanced or nested over %d deep" % MAX_DEPTH)
     try:
         return json.loads(b)
+    except MemoryError:
+        raise  # not the sender's fault: the caller answers no_memory
     except Exception:  # ValueError, or UnicodeError on bad UTF-8
         raise HubError("bad_json", "payload is not valid JSON")
