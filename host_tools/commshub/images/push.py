@@ -27,6 +27,8 @@ from . import gbcs
 Progress = Callable[[int, int], None]
 # Errors that mean "the hub and we disagree about where the transfer is": re-offer and carry on.
 RESYNC_CODES = frozenset({"bad_args", "bad_crc", "bad_frame", "no_memory"})
+# The hub had no heap for that one command (PROTOCOL.md): it changed nothing, so wait a little and retry.
+BACKOFF_S = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # The verification failures of IMAGES.md section 4, in the order the hub checks them.
 VERIFY_CODES = ("bad_hash", "bad_format", "bad_signature", "wrong_manufacturer", "wrong_image_type",
                 "wrong_board", "too_large", "downgrade")
@@ -117,6 +119,8 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
             if failures > max_resyncs:
                 raise PushError("timeout" if isinstance(e, HubTimeout) else e.code,
                                 f"{failures} tries in a row without progress; last: {e}") from e
+            if isinstance(e, HubError) and e.code == "no_memory":
+                time.sleep(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
             answer = _offer(link, image, block_size, timeout, max_resyncs)
         if progress:
             progress(min(int(answer.get("offset", 0)), size), size)
@@ -135,7 +139,7 @@ def _forget(in_flight: OrderedDict[int, tuple[Ticket, int]]) -> None:
 
 
 def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int) -> dict[str, Any]:
-    """`image.offer`, retried on timeouts; the answer says where to resume."""
+    """`image.offer`, retried on timeouts and `no_memory`; the answer says where to resume."""
     args: dict[str, Any] = {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
     if block_size:
         args["block_size"] = block_size
@@ -146,6 +150,9 @@ def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | No
             if attempt == tries:
                 raise PushError("timeout", f"no answer to image.offer over {link.name} after {tries + 1} tries")
         except HubError as e:
+            if e.code == "no_memory" and attempt < tries:
+                time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+                continue
             hint = " (another transfer is in progress: let it finish, or `commshub image abort`)" \
                 if e.code == "busy" else ""
             raise PushError(e.code, e.message + hint) from e
