@@ -191,3 +191,34 @@ def test_activate_sends_the_mi_hash_and_a_utc_time() -> None:
     assert push.utc_seconds(1893456000) == push.utc_seconds("1893456000") == 1893456000
     with pytest.raises(ValueError):
         push.utc_seconds("2030-01-01T00:00:00")  # no zone: refused rather than guessed
+
+
+def test_cli_push_and_activate_through_the_test_double(tmp_path, monkeypatch, capsys) -> None:
+    from commshub.cli import main
+    from commshub.commands import common
+
+    hub, data = FakeImageHub(), _image()
+    monkeypatch.setattr(common, "open_link", lambda args, **kw: hub)
+    f = tmp_path / "fw.img"
+    f.write_bytes(data)
+    assert main(["image", "push", str(f), "--activate"]) == 0
+    out = capsys.readouterr().out
+    assert "transferred" in out and gbcs.parse_image(data).mi_hash in out and "success" in out
+    assert hub.transfer["image"] == data
+    assert main(["image", "activate", str(f), "--at", "2030-01-01T00:00:00Z"]) == 0
+    assert hub.calls[-1][1]["at"] == 1893456000
+    assert main(["image", "activate", "not-a-hash"]) == common.EXIT_USAGE
+    other = FakeImageHub(verdict="downgrade")
+    monkeypatch.setattr(common, "open_link", lambda args, **kw: other)
+    assert main(["image", "push", str(f)]) == common.EXIT_HUB_ERROR
+    assert "downgrade" in capsys.readouterr().err
+
+
+def test_online_commands_without_a_hub_say_what_to_do(tmp_path, monkeypatch) -> None:
+    from commshub import paths
+    from commshub.cli import main
+
+    monkeypatch.setattr(paths, "EMULATORS", tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["image", "status"])
+    assert "commshub emulate" in str(e.value)

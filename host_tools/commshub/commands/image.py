@@ -15,7 +15,7 @@ from ..images.hub_image import DEFAULT_IMAGE_TYPE, DEFAULT_MANUFACTURER, build_h
 from ..images.manifest import TEST_FAULTS, source_version
 from ..protocol.errors import HubError, HubTimeout
 from . import common
-from ..images.view import console, inspection_dict, inspection_table, push_progress, result_table
+from ..images.view import console, inspection_dict, inspection_table, push_progress, result_table, status_table
 
 EXIT_INVALID = 1
 
@@ -251,7 +251,11 @@ def run_activate(args: argparse.Namespace) -> int:
 
 def run_simple(fn: Callable[[Any], dict[str, Any]], args: argparse.Namespace) -> int:
     def action(link: Any) -> int:
-        common.print_result(fn(link), args.json)
+        result = fn(link)
+        if fn is push.status and not args.json:
+            console().print(status_table(result))
+        else:
+            common.print_result(result, args.json)
         return 0
 
     return _on_hub(args, action)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -67,7 +68,7 @@ def _kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column(overflow="fold")
     for k, v in rows:
-        t.add_row(k, "-" if v is None else str(v))
+        t.add_row(k, "-" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
     return t
 
 
@@ -106,6 +107,19 @@ def inspection_table(found: Inspection, path: Path, list_files: bool = False) ->
     else:
         parts += ["", "MI is not a commshub app bundle (another vendor's image)"]
     return Group(*parts)
+
+
+def status_table(st: dict[str, Any]) -> Group:
+    """`image.status`: one row per slot, then the transfer and any scheduled activation."""
+    running = st.get("running") or {}
+    t = Table(title=f"running {running.get('version', '?')} from slot {running.get('slot', '?')}",
+              title_justify="left")
+    for col in ("slot", "state", "version", "MI hash"):
+        t.add_column(col)
+    for name, slot in sorted((st.get("slots") or {}).items()):
+        t.add_row(name, str(slot.get("state", "-")), str(slot.get("version") or "-"), str(slot.get("hash") or "-"))
+    rest = [(k, v) for k, v in st.items() if k not in ("running", "slots")]
+    return Group(t, _kv_table("", [(k, "-" if v is None else v) for k, v in rest]))
 
 
 def result_table(result: dict[str, Any]) -> Table:
