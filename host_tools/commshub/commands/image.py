@@ -146,6 +146,8 @@ def run_build(args: argparse.Namespace) -> int:
     out.write_bytes(data)
     signer = "unsigned" if args.unsigned else (f"signed with {args.key}" if args.key else "signed with the dev key")
     console().print(f"[bold green]built[/] {out} ({len(data)} bytes, {signer}) in {took:.2f} s")
+    if args.test_fault:
+        console().print(f"[bold yellow]test build:[/] the hub will act out {args.test_fault!r} (HIL tests only)")
     console().print(inspection_table(inspect(data), out))
     return 0
 
