@@ -9,14 +9,15 @@ import time
 
 import asyncio
 
-from hub import FW_VERSION
+import hub
 from hub import hal as hal_mod
-from hub.control import commands
+from hub.control import commands, image_commands
 from hub.control.registry import Registry
 from hub.events import Bus
 from hub.links.serial import SerialLink
 from hub.services.clock import Clock
 from hub.services.config import Config
+from hub.services.images import Images
 from hub.services.logbuf import log
 from hub.services.store import Store
 from hub.services.system import System
@@ -38,8 +39,13 @@ class App:
         for p in hal.problems:
             log.warn("hal: " + p)
         self.system = System(hal, self.store, self.clock, log, bus, self.hub_id)
+        self.images = Images(root, hal, self.system, self.clock, bus, log)
+        # The running slot's manifest version is the firmware version everywhere
+        # (info, boot event, MQTT status: mqtt.py reads hub.FW_VERSION when loaded).
+        self.system.fw_version = hub.FW_VERSION = self.images.version
         self.reg = Registry(log, self.system.sample_heap)
         commands.install(self.reg, self.system, self.clock, self.config, log)
+        image_commands.install(self.reg, self.images)
         bus.subscribe(self._on_event)
         self.serial = SerialLink(*hal.control_streams(), self.reg, bus, log)
         self.system.links["serial"] = self.serial.status
@@ -96,9 +102,12 @@ class App:
     async def run(self):
         asyncio.get_event_loop().set_exception_handler(self._loop_exception)
         s = self.system
-        log.info("boot %d cause %s fw %s board %s" % (s.boot_count, s.reset_cause, FW_VERSION, s.board))
+        log.info("boot %d cause %s fw %s board %s slot %s" % (s.boot_count, s.reset_cause, s.fw_version,
+                                                              s.board, self.images.slots.running))
         self.bus.emit("boot", {"reset_cause": s.reset_cause, "boot_count": s.boot_count,
-                               "fw_version": FW_VERSION})
+                               "fw_version": s.fw_version})
+        if self.images.fault == "crash_at_start":  # test images only
+            raise RuntimeError("test fault crash_at_start")
         self._task("serial.rx", self.serial.rx_loop())
         self._task("serial.events", self.serial.event_loop())
         self._start_mqtt()
@@ -112,6 +121,8 @@ class App:
         print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
         log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))
         self.bus.emit("ready", {"boot_ms": boot_ms})
+        # Confirms a pending slot once the links are up, reports boot events.
+        self._task("images", self.images.run(self.reg, self.config))
         await asyncio.Event().wait()  # the tasks run forever
 
 

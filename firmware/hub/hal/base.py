@@ -67,6 +67,31 @@ class BaseHal:
         u = self.provision.get("mqtt_url", "")
         return u if isinstance(u, str) else ""
 
+    def image_ids(self):
+        """(manufacturer, image_type) this hub accepts in firmware images."""
+        img = self.provision.get("image")
+        img = img if isinstance(img, dict) else {}
+        m = img.get("manufacturer", 0x1234)
+        t = img.get("image_type", 0x0001)
+        ok = lambda v: type(v) is int and 0 <= v <= 0xFFFF  # noqa: E731
+        return (m if ok(m) else 0x1234), (t if ok(t) else 0x0001)
+
+    def trusted_keys(self):
+        """The provisioned image-signing public keys as 64-byte raw X||Y."""
+        from binascii import unhexlify
+
+        out = []
+        keys = self.provision.get("trusted_keys")
+        for k in keys if isinstance(keys, list) else ():
+            try:
+                if isinstance(k, str) and len(k) == 128:
+                    out.append(unhexlify(k))
+                    continue
+            except ValueError:
+                pass
+            self.problems.append("provision.json: ignoring a malformed trusted key")
+        return out
+
     def reset_hint(self):
         """What the board itself knows about the last reset, if anything."""
         return None

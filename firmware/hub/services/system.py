@@ -38,6 +38,7 @@ class System:
         store.save("system", {"boot_count": self.boot_count})
         self.heap_peak = 0
         self._sampled = time.ticks_add(time.ticks_ms(), -SAMPLE_MS)
+        self.fw_version = FW_VERSION  # the running slot's version, once the image service knows it
         self.links = {}  # link name -> callable returning its status dict
         self.rebooting = False
 
@@ -67,7 +68,7 @@ class System:
         return {
             "board": self.board,
             "hub_id": self.hub_id,
-            "fw_version": FW_VERSION,
+            "fw_version": self.fw_version,
             "micropython": "%d.%d.%d" % (v[0], v[1], v[2]),
             "platform": sys.platform,
             "uptime_ms": self.clock.uptime_ms(),

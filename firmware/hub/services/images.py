@@ -1,0 +1,178 @@
+"""Firmware image service (docs/IMAGES.md): the commands' entry points, the
+start-up hand-over (confirm a pending slot, report boot events as alerts,
+announce an unfinished download) and the scheduled-activation clock.
+
+The pieces live beside it: slots (boot record, slot contents), transfer
+(the download, loaded when there is one), verify (loaded for the end of a
+download and dropped again), activation (CS06, schedule, rollback).
+"""
+
+import gc
+import sys
+import time
+
+import asyncio
+
+from hub import FW_VERSION
+from hub.errors import HubError, bad_args
+from hub.services.slots import Slots
+from hub.services.store import Store, join
+
+SETTLE_MS = 10000  # a confirmed boot reports its events after MQTT is up, or this long
+_BIG = ("hub.services.verify", "hub.crypto.p256", "hub.crypto", "hub.images.gbcs",
+        "hub.images.bundle", "hub.images")
+
+
+def _unload(names):
+    # Forget modules that are rarely needed so their code leaves the heap.
+    for n in names:
+        sys.modules.pop(n, None)
+        pkg, _, attr = n.rpartition(".")
+        p = sys.modules.get(pkg)
+        if p is not None:
+            try:
+                delattr(p, attr)
+            except (AttributeError, KeyError, TypeError):
+                pass
+    gc.collect()
+
+
+class Images:
+    def __init__(self, root, hal, system, clock, bus, log, slots=None):
+        self.system = system
+        self.clock = clock
+        self.bus = bus
+        self.log = log
+        self.slots = slots or Slots(root, log)
+        self.store = Store(root, log, "data/image")
+        self.board = hal.board.get("name", "unknown")
+        self.ids = hal.image_ids()
+        self.keys = hal.trusted_keys()
+        self.xfer = None
+        try:
+            open(join(self.store.dir, "transfer.json")).close()
+            self._transfer()
+        except OSError:
+            pass
+        self.version = self.slots.version(self.slots.running) or FW_VERSION
+        m = self.slots.meta(self.slots.running) or {}
+        self.fault = m.get("test_fault")
+        self.mqtt_up = False
+        self._need_due = False
+        bus.subscribe(self._on_event)
+
+    def _on_event(self, name, seq, body):
+        if name == "mqtt.connected":
+            self.mqtt_up = True
+            self._need_due = True
+
+    def _transfer(self):
+        if self.xfer is None:
+            from hub.services.transfer import Transfer
+
+            self.xfer = Transfer(self.store, self.bus, self.log)
+        return self.xfer
+
+    def alert(self, code, name, hsh, **details):
+        d = {"code": code, "code_hex": "%04X" % code, "name": name, "hash": hsh}
+        d.update(details)
+        self.bus.emit("alert", d)
+
+    # -- commands -----------------------------------------------------------
+
+    def status(self):
+        return self._ops().status(self)
+
+    def offer(self, size, hsh, block_size=None):
+        t = self._transfer()
+        a = t.offer(size, hsh, block_size)
+        return self._complete() if a is None else a
+
+    def block(self, offset, data):
+        t = self.xfer
+        if t is None:
+            raise bad_args("no transfer in progress: offer first")
+        if t.block(offset, data):
+            return self._complete()
+        r = t.rec
+        return {"offset": r["offset"], "need": t.need(), "done": False}
+
+    def _ops(self):
+        # Activation, status, rollback: loaded for one command, then dropped.
+        from hub.services import activation
+
+        sys.modules.pop("hub.services.activation", None)
+        try:
+            delattr(sys.modules["hub.services"], "activation")
+        except (AttributeError, KeyError, TypeError):
+            pass
+        return activation
+
+    def abort(self):
+        return self._ops().abort(self)
+
+    def activate(self, hsh, at=None):
+        return self._ops().activate(self, hsh, at)
+
+    def cancel(self):
+        return self._ops().cancel(self)
+
+    def rollback(self):
+        return self._ops().rollback(self)
+
+    def _complete(self):
+        """All blocks are in: verify and stage (answer `done`) or raise the code.
+
+        The download's own code leaves the heap while the verifier (codecs,
+        P-256, the manifest) is on it: the two never share it.
+        """
+        r = self.xfer.rec
+        self.xfer.close()
+        self.xfer = None
+        _unload(("hub.services.transfer",))
+        try:
+            from hub.services import verify
+
+            return verify.complete(self, r)
+        finally:
+            _unload(_BIG)
+            self._transfer()
+
+    async def run(self, reg, config):
+        """Confirm (when pending), report, resume; then watch the schedule."""
+        s = self.slots
+        if self.fault == "boot_loop":
+            asyncio.create_task(self._boot_loop())
+        t0 = time.ticks_ms()
+        while config["mqtt.url"] and not self.mqtt_up:
+            if not s.is_trial and time.ticks_diff(time.ticks_ms(), t0) > SETTLE_MS:
+                break
+            await asyncio.sleep_ms(50)
+        if s.is_trial or s.rec.get("event") or self.xfer:
+            from hub.services import handover
+
+            handover.run(self, reg)
+            _unload(("hub.services.handover",))
+        t = self.xfer
+        if t and t.state == "received":
+            try:
+                self._complete()  # verification was cut short by a reset
+            except HubError as e:
+                self.log.warn("image: resumed verification: %s" % e.code)
+        self._need_due = True
+        while True:
+            if self._need_due:
+                self._need_due = False
+                t = self.xfer
+                if t and t.unfinished:
+                    r = t.rec
+                    self.bus.emit("image.need", {"transfer": r["hash"], "offset": r["offset"],
+                                                 "size": r["size"], "need": t.need()})
+            sc = s.rec.get("scheduled")
+            if sc and self.clock.utc() >= sc["at"]:
+                self._ops().due(self)
+            await asyncio.sleep_ms(1000)
+
+    async def _boot_loop(self):
+        await asyncio.sleep_ms(500)
+        self.system.reset("crash")  # test images only

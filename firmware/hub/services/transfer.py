@@ -1,0 +1,228 @@
+"""Image download: the hub pulls blocks (docs/IMAGES.md, section 4).
+
+Blocks go straight to `/data/image/staging.bin` at their offset through one
+file handle kept open for the whole transfer; the image is never in RAM.
+Progress (the end of the contiguous prefix received) is persisted in
+`/data/image/transfer.json` at least every PERSIST bytes and at the end, each
+time after the staging file is flushed, so the persisted offset never runs
+ahead of the data that would survive a power cut.
+
+    {"hash": file sha256, "size", "block_size", "offset",
+     "state": "receiving" | "received" | "staged" | "failed",
+     "mi_hash", "slot" (staged), "reason" (failed)}
+
+The hot path (block) does no JSON write, no collection and no logging except
+every PERSIST bytes.
+"""
+
+import os
+
+from hub.errors import HubError, bad_args
+from hub.services.store import join
+
+WINDOW = 4
+BLOCK = 2048
+BLOCK_MIN = 256
+BLOCK_MAX = 3072
+PERSIST = 16384
+PROGRESS = 65536
+STAGING = "staging.bin"
+_HEX = "0123456789abcdef"
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return -1
+
+
+class Transfer:
+    def __init__(self, store, bus, log):
+        self.store = store  # Store on /data/image
+        self.bus = bus
+        self.log = log
+        self.path = join(store.dir, STAGING)
+        self.f = None
+        self.pos = -1  # where the file handle is (saves a seek per block)
+        self.got = 0  # blocks received after `offset` (bit k: offset + k*bs)
+        rec = store.load("transfer", {})
+        ok = isinstance(rec.get("hash"), str) and type(rec.get("size")) is int \
+            and type(rec.get("offset")) is int and type(rec.get("block_size")) is int
+        self.rec = rec if ok else None
+        if not ok:
+            if rec:
+                store.remove("transfer")
+            self._drop_staging()
+        elif rec.get("state") == "receiving":
+            # The file holds what was flushed before the cut: never more than
+            # the record says, maybe less (a cut while starting a transfer).
+            rec["offset"] = max(0, min(rec["offset"], _size(self.path)))
+        elif rec.get("state") == "received":
+            if _size(self.path) != rec["size"]:
+                self._restart(rec)
+        else:  # staged or failed: the staging file is no longer needed
+            self._drop_staging()
+        self.saved = rec["offset"] if ok else 0
+
+    # -- queries ----------------------------------------------------------
+
+    @property
+    def state(self):
+        return self.rec["state"] if self.rec else None
+
+    @property
+    def unfinished(self):
+        return self.state == "receiving"
+
+    def need(self):
+        """[[offset, len], ...]: up to WINDOW blocks from the first missing one."""
+        r = self.rec
+        if not r or r["state"] != "receiving":
+            return []
+        out = []
+        bs = r["block_size"]
+        o = r["offset"]
+        size = r["size"]
+        for k in range(WINDOW):
+            p = o + k * bs
+            if p >= size:
+                break
+            if not self.got & (1 << k):
+                out.append([p, min(bs, size - p)])
+        return out
+
+    def status(self):
+        r = self.rec
+        if not r:
+            return None
+        d = {"hash": r["hash"], "size": r["size"], "offset": r["offset"],
+             "block_size": r["block_size"], "state": r["state"]}
+        for k in ("mi_hash", "slot", "reason"):
+            if r.get(k):
+                d[k] = r[k]
+        return d
+
+    def answer(self, done=False):
+        r = self.rec
+        return {"transfer": r["hash"], "offset": r["offset"], "block_size": r["block_size"],
+                "need": self.need(), "done": done, "state": r["state"]}
+
+    # -- commands ---------------------------------------------------------
+
+    def space(self):
+        """Bytes free for a staging file (the current one would be replaced)."""
+        st = os.statvfs(self.store.dir)
+        return (st[3] - 8) * st[0] + max(_size(self.path), 0)
+
+    def offer(self, size, hsh, block_size):
+        """Start or resume; returns None when the transfer is complete but
+        not verified yet (the caller verifies), else the answer."""
+        if type(size) is not int or size <= 0:
+            raise bad_args("size must be a positive int")
+        if not isinstance(hsh, str) or len(hsh) != 64 or any(c not in _HEX for c in hsh.lower()):
+            raise bad_args("hash must be 64 hex digits (SHA-256 of the whole file)")
+        hsh = hsh.lower()
+        if block_size is not None and type(block_size) is not int:
+            raise bad_args("block_size must be an int")
+        bs = min(max(block_size or BLOCK, BLOCK_MIN), BLOCK_MAX)
+        r = self.rec
+        if r and r["hash"] == hsh and r["size"] == size and r["state"] != "failed":
+            if r["state"] == "receiving":
+                self.persist()  # the answer says where the persisted progress ends
+                self.got = 0
+                if block_size:
+                    r["block_size"] = bs
+                return self.answer()
+            if r["state"] == "received":
+                return None
+            return self.answer(True)  # staged already
+        if r and r["state"] in ("receiving", "received"):
+            raise HubError("busy", "another transfer is in progress (%s): abort it first" % r["hash"][:16])
+        if size > self.space():
+            raise HubError("too_large", "%d bytes do not fit the free space" % size)
+        self.close()
+        self._drop_staging()
+        with open(self.path, "wb"):
+            pass
+        self.rec = {"hash": hsh, "size": size, "block_size": bs, "offset": 0, "state": "receiving"}
+        self.saved = 0
+        self.got = 0
+        self.store.save("transfer", self.rec)
+        return self.answer()
+
+    def block(self, offset, data):
+        """Store one block; True when it was the last one missing."""
+        r = self.rec
+        if not r or r["state"] != "receiving":
+            raise bad_args("no transfer in progress: offer first")
+        if type(offset) is not int:
+            raise bad_args("offset must be an int")
+        o = r["offset"]
+        bs = r["block_size"]
+        size = r["size"]
+        k = (offset - o) // bs
+        if offset < o or offset >= size or (offset - o) % bs or k >= WINDOW or self.got & (1 << k):
+            raise bad_args("block at %d not needed (need from %d)" % (offset, o))
+        n = min(bs, size - offset)
+        if data is None or len(data) != n:
+            raise bad_args("block at %d must carry %d bytes" % (offset, n))
+        f = self.f
+        if f is None:
+            f = self.f = open(self.path, "r+b")
+            self.pos = -1
+        if self.pos != offset:
+            f.seek(offset)
+        f.write(data)
+        self.pos = offset + n
+        got = self.got | (1 << k)
+        while got & 1:
+            o = min(o + bs, size)
+            got >>= 1
+        self.got = got
+        prev = r["offset"]
+        r["offset"] = o
+        if o >= size:
+            self.close()
+            r["state"] = "received"
+            self._save()
+            return True
+        if o - self.saved >= PERSIST:
+            self.persist()
+        if o // PROGRESS != prev // PROGRESS:
+            self.bus.emit("image.progress", {"offset": o, "size": size})
+        return False
+
+    def persist(self):
+        """Flush the staging file, then record the progress (atomic)."""
+        if self.f:
+            self.f.flush()
+        if self.rec and self.rec["offset"] != self.saved:
+            self._save()
+
+    def _save(self):
+        self.store.save("transfer", self.rec)
+        self.saved = self.rec["offset"]
+
+    def close(self):
+        if self.f:
+            self.f.close()
+            self.f = None
+
+    def abort(self):
+        r = self.rec
+        self.close()
+        self.store.remove("transfer")
+        self.rec = None
+        self._drop_staging()
+        return r["hash"] if r else None
+
+    def _restart(self, r):
+        r["state"] = "receiving"
+        r["offset"] = 0
+
+    def _drop_staging(self):
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass

@@ -1,0 +1,217 @@
+"""Verification of a received image and staging into the inactive slot.
+
+docs/IMAGES.md, section 4, in this order, each with its own code:
+bad_hash, bad_format, bad_signature, wrong_manufacturer, wrong_image_type,
+wrong_board, too_large, downgrade. Nothing is written before every check
+passed; then the inactive slot is emptied and the MI unpacked into it
+(manifest.json last), and image.json names it by its MI hash.
+
+Loaded only when an image completes (with the codecs and P-256), and
+dropped again afterwards: it is rarely needed and not small.
+"""
+
+import gc
+import os
+import sys
+from binascii import hexlify
+
+from hub.errors import HubError
+from hub.images import bundle
+from hub.services.slots import META, other, vtuple
+
+BUF = 1024
+RESERVE = 8  # filesystem blocks left free for the state files
+
+
+def _drop(name):
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    try:
+        delattr(sys.modules[pkg], attr)
+    except (AttributeError, KeyError, TypeError):
+        pass
+
+
+def _err(code, msg):
+    return HubError(code, msg)
+
+
+def _blocks(size, bs):
+    return max(1, (size + bs - 1) // bs)
+
+
+def _tree_blocks(path, bs):
+    # Roughly the filesystem blocks a directory tree takes (files and dirs).
+    n = 2
+    try:
+        for e in os.ilistdir(path):
+            p = path + "/" + e[0]
+            n += _tree_blocks(p, bs) if e[1] == 0x4000 else _blocks(os.stat(p)[6], bs)
+    except OSError:
+        return 0
+    return n
+
+
+def _need_blocks(m, bs):
+    n = RESERVE + 4  # manifest, image.json, the slot directory
+    dirs = {}
+    for e in m["files"]:
+        n += _blocks(e["size"], bs)
+        dirs[e["path"].rsplit("/", 1)[0]] = 1
+    return n + 2 * len(dirs)
+
+
+def check(f, size, file_hash, ctx, buf):
+    """Run every check on the open image `f`; returns (facts, mi_hash hex, layout).
+
+    The manifest (the biggest object here) is boiled down to the few facts
+    the later checks need and dropped before P-256 is loaded, so the two
+    never share the heap.
+    """
+    f.seek(0)
+    try:
+        d = bundle.file_sha256(f, size, buf)
+    except HubError:
+        d = b""
+    if hexlify(d).decode() != file_hash:
+        raise _err("bad_hash", "the file's SHA-256 is not the one offered")
+    from hub.images import gbcs
+
+    f.seek(0)
+    h = gbcs.parse_header(f.read(min(size, gbcs.HEADER_MAX)))
+    if h.total_size != size:
+        raise _err("bad_format", "header says %d bytes, the file has %d" % (h.total_size, size))
+    lay = gbcs.layout(h)
+    f.seek(lay[2])
+    sig = gbcs.parse_trailer(f.read(gbcs.TRAILER))[1]
+    h = (h.manufacturer, h.image_type, h.file_version, h.total_size)
+    _drop("hub.images.gbcs")  # not needed beyond the header: make room for the manifest
+    m = bundle.read_manifest(f, lay[0], lay[1])[0]
+    v = vtuple(m["version"])
+    if v[0] << 24 | v[1] << 16 | v[2] << 8 != h[2] & 0xFFFFFF00:
+        raise _err("bad_format", "header version %s is not the manifest's %s"
+                   % (hex(h[2]), m["version"]))
+    slots = ctx.slots
+    st = os.statvfs(slots.store.dir)
+    bs = st[0]
+    facts = {"version": m["version"], "min_version": m["min_version"], "file_version": h[2],
+             "boards": ", ".join(m["boards"]), "board_ok": ctx.board in m["boards"],
+             "need": _need_blocks(m, bs)}
+    if m.get("test_fault"):
+        facts["test_fault"] = m["test_fault"]
+    m = None
+    gc.collect()
+    digest = bundle.mi_sha256(f, lay[0], lay[1], buf)
+    from hub.crypto import p256
+
+    for k in ctx.keys:
+        if p256.verify(k, digest, sig):
+            break
+    else:
+        raise _err("bad_signature", "no trusted key verifies the signature")
+    p256 = None
+    _drop("hub.crypto.p256")
+    if h[0] != ctx.ids[0]:
+        raise _err("wrong_manufacturer", "manufacturer 0x%04X, this hub takes 0x%04X" % (h[0], ctx.ids[0]))
+    if h[1] != ctx.ids[1]:
+        raise _err("wrong_image_type", "image type 0x%04X, this hub takes 0x%04X" % (h[1], ctx.ids[1]))
+    if not facts["board_ok"]:
+        raise _err("wrong_board", "image is for %s, this board is %s" % (facts["boards"], ctx.board))
+    free = st[3] + _tree_blocks(slots.path(other(slots.running)), bs)
+    if facts["need"] > free:
+        raise _err("too_large", "the image needs more than the %d bytes a slot can take" % (free * bs))
+    run = vtuple(slots.version(slots.running))
+    if not vtuple(facts["version"]) > run:
+        raise _err("downgrade", "version %s is not above the running %s" % (facts["version"], ".".join(str(x) for x in run)))
+    if run < vtuple(facts["min_version"]):
+        raise _err("downgrade", "the running version is below the image's min_version %s" % facts["min_version"])
+    return facts, hexlify(digest).decode(), lay
+
+
+def stage(path, size, file_hash, ctx):
+    """Verify the image at `path` and unpack it into the inactive slot.
+
+    Returns {"slot", "hash" (MI), "version"}; raises HubError with the
+    verification code. Before the first write, the boot record forgets the
+    slot (previous / scheduled): it is about to hold another image.
+    """
+    slots = ctx.slots
+    s = other(slots.running)
+    if slots.rec["pending"] is not None:
+        raise HubError("busy", "a slot switch is pending: confirm or finish it first")
+    buf = bytearray(BUF)
+    with open(path, "rb") as f:
+        facts, mi_hash, lay = check(f, size, file_hash, ctx, buf)
+        gc.collect()
+        r = slots.rec
+        sc = r.get("scheduled")
+        if r["previous"] == s or (sc and sc.get("slot") == s):
+            slots.save(previous=None if r["previous"] == s else r["previous"],
+                       scheduled=None if sc and sc.get("slot") == s else sc)
+        meta = slots.path(s, META)
+        try:
+            os.remove(meta)
+        except OSError:
+            pass
+        slots.forget(s)
+        try:
+            bundle.unpack(f, lay[0], lay[1], slots.path(s), buf)
+        except OSError as e:
+            bundle.remove_tree(slots.path(s))
+            if e.args and e.args[0] == 28:  # ENOSPC
+                raise _err("too_large", "the slot ran out of space while unpacking")
+            raise
+        except HubError:
+            bundle.remove_tree(slots.path(s))
+            raise
+    d = facts
+    for k in ("boards", "board_ok", "need"):
+        del d[k]
+    d["hash"] = mi_hash
+    import json
+
+    with open(meta + ".tmp", "w") as f:
+        json.dump(d, f)
+    os.rename(meta + ".tmp", meta)
+    slots.forget(s)
+    return {"slot": s, "hash": mi_hash, "version": d["version"]}
+
+
+def finish(store, r, state, **kw):
+    """Record the transfer as staged or failed, then drop the staging file
+    (a cut in between: the transfer service drops it on the next start)."""
+    r["state"] = state
+    r.update(kw)
+    store.save("transfer", r)
+    try:
+        os.remove(store.dir + "/staging.bin")
+    except OSError:
+        pass
+
+
+def complete(svc, r):
+    """The end of a download (transfer record `r`): verify, stage, alert.
+
+    Returns the last block's answer; raises the verification code (after
+    recording the transfer as failed and raising alert 0x8F1C).
+    """
+    svc.alert(0x8F8A, "firmware_transfer_succeeded", None, transfer=r["hash"], size=r["size"])
+    gc.collect()
+    path = svc.store.dir + "/staging.bin"
+    try:
+        res = stage(path, r["size"], r["hash"], svc)
+    except HubError as e:
+        if e.code not in ("busy", "no_memory"):
+            finish(svc.store, r, "failed", reason=e.code)
+            svc.log.warn("image: %s refused: %s: %s" % (r["hash"][:16], e.code, e.message))
+            svc.alert(0x8F1C, "firmware_verification_failed", None, reason=e.code,
+                      message=e.message, transfer=r["hash"])
+        raise
+    except MemoryError:
+        raise HubError("no_memory", "not enough heap to verify the image now: offer it again")
+    finish(svc.store, r, "staged", mi_hash=res["hash"], slot=res["slot"])
+    svc.log.info("image: %s staged in slot %s" % (res["version"], res["slot"]))
+    svc.alert(0x8F72, "firmware_verification_successful", res["hash"], version=res["version"],
+              slot=res["slot"])
+    return {"transfer": r["hash"], "offset": r["size"], "need": [], "done": True,
+            "state": "staged", "hash": res["hash"], "slot": res["slot"], "version": res["version"]}
