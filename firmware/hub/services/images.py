@@ -134,6 +134,8 @@ class Images:
             from hub.services import verify
 
             return verify.complete(self, r)
+        except MemoryError:  # loading the verifier: nothing changed, the data stays
+            raise HubError("no_memory", "not enough heap to verify the image now: offer it again")
         finally:
             _unload(_BIG)
             self._transfer()

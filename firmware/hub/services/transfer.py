@@ -137,7 +137,7 @@ class Transfer:
             if r["state"] == "received":
                 return None
             return self.answer(True)  # staged already
-        if r and r["state"] in ("receiving", "received"):
+        if r and r["state"] == "receiving":
             raise HubError("busy", "another transfer is in progress (%s): abort it first" % r["hash"][:16])
         if size > self.space():
             raise HubError("too_large", "%d bytes do not fit the free space" % size)
