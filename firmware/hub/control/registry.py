@@ -35,6 +35,11 @@ class Registry:
                 r = h(args, data)
             except HubError:
                 raise
+            except MemoryError:  # not the command's fault: the heap, now (PROTOCOL.md)
+                import gc
+
+                gc.collect()
+                raise HubError("no_memory", "not enough heap for %s now: try again" % name)
             except Exception as e:
                 if self.log:
                     self.log.exc("command %s failed" % name, e)
