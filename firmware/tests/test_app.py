@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hub.app import App
+from hub.runtime import App
 
 
 class BareApp(App):

@@ -1,7 +1,5 @@
 """The emulated board: the ROM script injects `_emu` (uart, reset, board)."""
 
-import asyncio
-
 from hub.hal.base import BaseHal
 
 
@@ -19,6 +17,8 @@ class Hal(BaseHal):
         return getattr(self.emu, "reset_cause", None)
 
     def control_streams(self):
+        import asyncio
+
         u = self.emu.uart  # raw pty, VMIN=0/VTIME=0: reads never block the loop
         return asyncio.StreamReader(u), asyncio.StreamWriter(u, {})
 

@@ -3,8 +3,6 @@
 Reset ends the process with status 3; a supervisor (systemd) restarts it.
 """
 
-import asyncio
-
 from hub.hal.base import BaseHal
 
 
@@ -12,6 +10,7 @@ class Hal(BaseHal):
     platform = "linux"
 
     def control_streams(self):
+        import asyncio
         import termios
 
         dev = self.board.get("control", {}).get("device", "/dev/ttyAMA0")

@@ -53,6 +53,7 @@ def state(slots, s):
 
 
 def status(svc):
+    t = svc.transfer()
     s = svc.slots
     run = s.running
     slots = {}
@@ -65,7 +66,7 @@ def status(svc):
         sc["version"] = s.version(sc["slot"])
     return {"running": {"slot": run, "version": svc.version, "hash": (s.meta(run) or {}).get("hash"),
                         "state": slots[run]["state"]},
-            "slots": slots, "transfer": svc.xfer.status() if svc.xfer else None,
+            "slots": slots, "transfer": t.status() if t else None,
             "scheduled": sc, "previous": s.rec["previous"]}
 
 
@@ -173,7 +174,7 @@ def check_slot(svc, s):
 
 
 def abort(svc):
-    t = svc.xfer
+    t = svc.transfer()
     h = None
     if t and t.rec:
         unfinished = t.state in ("receiving", "received")

@@ -7,8 +7,14 @@ events into alerts (docs/IMAGES.md, sections 3 and 5):
     rolled_back            -> 0x8F43 and image.rolled_back {reason}
     verify_failed_at_boot  -> 0x8F1B, and the damaged slot is marked invalid
 
-Events are cleared only after they were emitted: a power cut in between
-reports them again on the next start (at least once, never lost).
+and the outcome verify mode recorded in the transfer record:
+
+    staged  -> 0x8F8A firmware_transfer_succeeded, 0x8F72 firmware_verification_successful
+    failed  -> 0x8F8A, 0x8F1C firmware_verification_failed {reason: the code}
+
+Events are cleared (the record marked `reported`) only after they were
+emitted: a power cut in between reports them again on the next start (at
+least once, never lost).
 """
 
 import os
@@ -107,9 +113,39 @@ def invalidate(s, slot):
     s.forget(slot)
 
 
+def report_transfer(svc):
+    """Alerts for the verification verify mode ran, once (docs/IMAGES.md, 4).
+
+    Works on the record itself: the download's code need not be loaded."""
+    r = svc.store.load("transfer", {})
+    if r.get("reported") is not False or r.get("state") not in ("staged", "failed"):
+        return False
+    svc.alert(0x8F8A, "firmware_transfer_succeeded", None, transfer=r["hash"], size=r["size"])
+    if r["state"] == "staged":
+        svc.log.info("image: %s verified and staged in slot %s" % (r.get("version"), r.get("slot")))
+        svc.alert(0x8F72, "firmware_verification_successful", r.get("mi_hash"), version=r.get("version"),
+                  slot=r.get("slot"), transfer=r["hash"])
+    else:
+        svc.log.warn("image: %s refused: %s: %s" % (r["hash"][:16], r.get("code"), r.get("message")))
+        svc.alert(0x8F1C, "firmware_verification_failed", None, reason=r.get("code"),
+                  message=r.get("message"), transfer=r["hash"])
+    r["reported"] = True
+    svc.store.save("transfer", r)
+    if svc.xfer:
+        svc.xfer.rec = r
+    return True
+
+
 def run(svc, reg):
     confirm(svc, reg)
     report(svc)
-    t = svc.xfer
-    if t and t.state == "staged" and t.rec.get("slot") == svc.slots.running and not svc.slots.is_trial:
-        t.abort()  # that image runs now: the transfer is history
+    report_transfer(svc)
+    svc.report_due = False
+    s = svc.slots
+    r = svc.store.load("transfer", {})
+    if r.get("state") == "staged" and r.get("slot") == s.running and not s.is_trial:
+        # that image runs now: the transfer is history
+        if svc.xfer:
+            svc.xfer.abort()
+        else:
+            svc.store.remove("transfer")

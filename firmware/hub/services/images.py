@@ -1,10 +1,12 @@
 """Firmware image service (docs/IMAGES.md): the commands' entry points, the
-start-up hand-over (confirm a pending slot, report boot events as alerts,
-announce an unfinished download) and the scheduled-activation clock.
+start-up hand-over (confirm a pending slot, report boot events and the
+outcome of a verification as alerts, announce an unfinished download) and
+the scheduled-activation clock.
 
 The pieces live beside it: slots (boot record, slot contents), transfer
-(the download, loaded when there is one), verify (loaded for the end of a
-download and dropped again), activation (CS06, schedule, rollback).
+(the download, loaded when there is one), activation (CS06, schedule,
+rollback). Verification does not run here: the last block's answer says
+`verify: reboot` and the hub reboots into verify mode (hub.app, verify.py).
 """
 
 import gc
@@ -14,13 +16,12 @@ import time
 import asyncio
 
 from hub import FW_VERSION
-from hub.errors import HubError, bad_args
+from hub.errors import bad_args
 from hub.services.slots import Slots
 from hub.services.store import Store, join
 
 SETTLE_MS = 10000  # a confirmed boot reports its events after MQTT is up, or this long
-_BIG = ("hub.services.verify", "hub.crypto.p256", "hub.crypto", "hub.images.gbcs",
-        "hub.images.bundle", "hub.images")
+REBOOT_MS = 200  # after the last block's answer: time to send it
 
 
 def _unload(names):
@@ -48,12 +49,14 @@ class Images:
         self.board = hal.board.get("name", "unknown")
         self.ids = hal.image_ids()
         self.keys = hal.trusted_keys()
+        # The download's code is loaded at start only for a transfer under
+        # way: a staged or failed one is a small record until a command needs it.
         self.xfer = None
-        try:
-            open(join(self.store.dir, "transfer.json")).close()
+        r = self.store.load("transfer", {})
+        self.report_due = r.get("reported") is False or r.get("state") == "staged"
+        if r.get("state") in ("receiving", "received"):
             self._transfer()
-        except OSError:
-            pass
+        del r
         self.version = self.slots.version(self.slots.running) or FW_VERSION
         m = self.slots.meta(self.slots.running) or {}
         self.fault = m.get("test_fault")
@@ -73,6 +76,16 @@ class Images:
             self.xfer = Transfer(self.store, self.bus, self.log)
         return self.xfer
 
+    def transfer(self):
+        """The Transfer, loaded if there is a record (else None)."""
+        if self.xfer is None:
+            try:
+                open(join(self.store.dir, "transfer.json")).close()
+            except OSError:
+                return None
+            self._transfer()
+        return self.xfer
+
     def alert(self, code, name, hsh, **details):
         d = {"code": code, "code_hex": "%04X" % code, "name": name, "hash": hsh}
         d.update(details)
@@ -84,18 +97,31 @@ class Images:
         return self._ops().status(self)
 
     def offer(self, size, hsh, block_size=None):
-        t = self._transfer()
-        a = t.offer(size, hsh, block_size)
-        return self._complete() if a is None else a
+        a = self._transfer().offer(size, hsh, block_size)
+        if a["state"] == "received":
+            self._verify_soon()  # the answer to the last block got lost: reboot anyway
+        return a
 
     def block(self, offset, data):
         t = self.xfer
         if t is None:
             raise bad_args("no transfer in progress: offer first")
         if t.block(offset, data):
-            return self._complete()
+            self._verify_soon()
+            return t.answer(True)
         r = t.rec
         return {"offset": r["offset"], "need": t.need(), "done": False}
+
+    def _verify_soon(self):
+        """Reboot into verify mode once the answer is sent (hub.app).
+
+        During a trial the image waits: the inactive slot is the rollback
+        target. run() reboots once the trial is over.
+        """
+        if self.slots.is_trial or self.system.rebooting:
+            return
+        self.log.info("image: %s received: rebooting to verify it" % self.xfer.rec["hash"][:16])
+        self.system.reboot(REBOOT_MS)
 
     def _ops(self):
         # Activation, status, rollback: loaded for one command, then dropped.
@@ -120,26 +146,6 @@ class Images:
     def rollback(self):
         return self._ops().rollback(self)
 
-    def _complete(self):
-        """All blocks are in: verify and stage (answer `done`) or raise the code.
-
-        The download's own code leaves the heap while the verifier (codecs,
-        P-256, the manifest) is on it: the two never share it.
-        """
-        r = self.xfer.rec
-        self.xfer.close()
-        self.xfer = None
-        _unload(("hub.services.transfer",))
-        try:
-            from hub.services import verify
-
-            return verify.complete(self, r)
-        except MemoryError:  # loading the verifier: nothing changed, the data stays
-            raise HubError("no_memory", "not enough heap to verify the image now: offer it again")
-        finally:
-            _unload(_BIG)
-            self._transfer()
-
     async def run(self, reg, config):
         """Confirm (when pending), report, resume; then watch the schedule."""
         s = self.slots
@@ -150,17 +156,14 @@ class Images:
             if not s.is_trial and time.ticks_diff(time.ticks_ms(), t0) > SETTLE_MS:
                 break
             await asyncio.sleep_ms(50)
-        if s.is_trial or s.rec.get("event") or self.xfer:
+        if s.is_trial or s.rec.get("event") or self.xfer or self.report_due:
             from hub.services import handover
 
             handover.run(self, reg)
             _unload(("hub.services.handover",))
         t = self.xfer
         if t and t.state == "received":
-            try:
-                self._complete()  # verification was cut short by a reset
-            except HubError as e:
-                self.log.warn("image: resumed verification: %s" % e.code)
+            self._verify_soon()  # it waited for the end of a trial
         self._need_due = True
         while True:
             if self._need_due:

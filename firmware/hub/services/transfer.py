@@ -9,7 +9,12 @@ ahead of the data that would survive a power cut.
 
     {"hash": file sha256, "size", "block_size", "offset",
      "state": "receiving" | "received" | "staged" | "failed",
-     "mi_hash", "slot" (staged), "reason" (failed)}
+     "tries" (received: verify-mode boots so far),
+     "mi_hash", "slot", "version" (staged), "code", "message" (failed),
+     "reported" (staged/failed: the alerts went out)}
+
+`received` is verified in a boot of its own (hub.app, verify mode), which
+writes `staged` or `failed`; the next normal boot raises the alerts once.
 
 The hot path (block) does no JSON write, no collection and no logging except
 every PERSIST bytes.
@@ -93,20 +98,33 @@ class Transfer:
         return out
 
     def status(self):
+        """image.status's `transfer`: the file hash is `transfer`, `hash` the
+        MI hash once staged; `code` and `message` say why it failed."""
         r = self.rec
         if not r:
             return None
-        d = {"hash": r["hash"], "size": r["size"], "offset": r["offset"],
+        d = {"transfer": r["hash"], "size": r["size"], "offset": r["offset"],
              "block_size": r["block_size"], "state": r["state"]}
-        for k in ("mi_hash", "slot", "reason"):
-            if r.get(k):
-                d[k] = r[k]
+        return self._outcome(d)
+
+    def _outcome(self, d):
+        r = self.rec
+        s = r["state"]
+        if s == "staged":
+            d["hash"] = r.get("mi_hash")
+            d["slot"] = r.get("slot")
+            d["version"] = r.get("version")
+        elif s == "failed":
+            d["code"] = r.get("code")
+            d["message"] = r.get("message")
+        elif s == "received":
+            d["verify"] = "reboot"
         return d
 
     def answer(self, done=False):
         r = self.rec
-        return {"transfer": r["hash"], "offset": r["offset"], "block_size": r["block_size"],
-                "need": self.need(), "done": done, "state": r["state"]}
+        return self._outcome({"transfer": r["hash"], "offset": r["offset"], "block_size": r["block_size"],
+                              "need": self.need(), "done": done, "state": r["state"]})
 
     # -- commands ---------------------------------------------------------
 
@@ -116,8 +134,8 @@ class Transfer:
         return (st[3] - 8) * st[0] + max(_size(self.path), 0)
 
     def offer(self, size, hsh, block_size):
-        """Start or resume; returns None when the transfer is complete but
-        not verified yet (the caller verifies), else the answer."""
+        """Start, resume or answer `done` (received: verification pending,
+        staged: nothing more to do); a failed file starts over."""
         if type(size) is not int or size <= 0:
             raise bad_args("size must be a positive int")
         if not isinstance(hsh, str) or len(hsh) != 64 or any(c not in _HEX for c in hsh.lower()):
@@ -134,10 +152,8 @@ class Transfer:
                 if block_size:
                     r["block_size"] = bs
                 return self.answer()
-            if r["state"] == "received":
-                return None
-            return self.answer(True)  # staged already
-        if r and r["state"] == "receiving":
+            return self.answer(True)  # received (verification pending) or staged
+        if r and r["state"] in ("receiving", "received"):
             raise HubError("busy", "another transfer is in progress (%s): abort it first" % r["hash"][:16])
         if size > self.space():
             raise HubError("too_large", "%d bytes do not fit the free space" % size)

@@ -6,13 +6,15 @@ wrong_board, too_large, downgrade. Nothing is written before every check
 passed; then the inactive slot is emptied and the MI unpacked into it
 (manifest.json last), and image.json names it by its MI hash.
 
-Loaded only when an image completes (with the codecs and P-256), and
-dropped again afterwards: it is rarely needed and not small.
+Runs in verify mode (hub.app): a boot of its own after the last block
+arrived, with nothing else on the heap. The outcome goes into the transfer
+record; the next normal boot reports it (handover).
 """
 
 import gc
 import os
 import sys
+import time
 from binascii import hexlify
 
 from hub.errors import HubError
@@ -178,9 +180,12 @@ def stage(path, size, file_hash, ctx):
 
 
 def finish(store, r, state, **kw):
-    """Record the transfer as staged or failed, then drop the staging file
-    (a cut in between: the transfer service drops it on the next start)."""
+    """Record the outcome (staged or failed, to be reported by the next
+    normal boot), then drop the staging file (a cut in between: the
+    transfer service drops it on the next start)."""
     r["state"] = state
+    r["reported"] = False
+    r.pop("tries", None)
     r.update(kw)
     store.save("transfer", r)
     try:
@@ -189,29 +194,70 @@ def finish(store, r, state, **kw):
         pass
 
 
-def complete(svc, r):
-    """The end of a download (transfer record `r`): verify, stage, alert.
+class _Ctx:
+    # What check() and stage() need of the hub: its slots and provisioning.
+    def __init__(self, hal, slots):
+        self.slots = slots
+        self.board = hal.board.get("name", "unknown")
+        self.ids = hal.image_ids()
+        self.keys = hal.trusted_keys()
 
-    Returns the last block's answer; raises the verification code (after
-    recording the transfer as failed and raising alert 0x8F1C).
+
+def run(root, r, hal):
+    """Verify the received image of transfer record `r` and stage it.
+
+    Returns the record as saved: `staged` (mi_hash, slot, version) or
+    `failed` (code, message), or `receiving` from 0 if the staging file is
+    not the size received (a damaged flash: the download starts over).
     """
-    svc.alert(0x8F8A, "firmware_transfer_succeeded", None, transfer=r["hash"], size=r["size"])
-    gc.collect()
-    path = svc.store.dir + "/staging.bin"
+    from hub.services.slots import Slots
+    from hub.services.store import Store
+
+    store = Store(root, None, "data/image")
+    path = store.dir + "/staging.bin"
     try:
-        res = stage(path, r["size"], r["hash"], svc)
+        got = os.stat(path)[6]
+    except OSError:
+        got = -1
+    if got != r["size"]:
+        r.update(state="receiving", offset=0)
+        r.pop("tries", None)
+        store.save("transfer", r)
+        return r
+    try:
+        res = stage(path, r["size"], r["hash"], _Ctx(hal, Slots(root, None)))
     except HubError as e:
-        if e.code not in ("busy", "no_memory"):
-            finish(svc.store, r, "failed", reason=e.code)
-            svc.log.warn("image: %s refused: %s: %s" % (r["hash"][:16], e.code, e.message))
-            svc.alert(0x8F1C, "firmware_verification_failed", None, reason=e.code,
-                      message=e.message, transfer=r["hash"])
-        raise
+        finish(store, r, "failed", code=e.code, message=e.message)
     except MemoryError:
-        raise HubError("no_memory", "not enough heap to verify the image now: offer it again")
-    finish(svc.store, r, "staged", mi_hash=res["hash"], slot=res["slot"])
-    svc.log.info("image: %s staged in slot %s" % (res["version"], res["slot"]))
-    svc.alert(0x8F72, "firmware_verification_successful", res["hash"], version=res["version"],
-              slot=res["slot"])
-    return {"transfer": r["hash"], "offset": r["size"], "need": [], "done": True,
-            "state": "staged", "hash": res["hash"], "slot": res["slot"], "version": res["version"]}
+        gc.collect()
+        finish(store, r, "failed", code="no_memory", message="not enough heap to verify the image")
+    except Exception as e:  # a flash error, a bug: failed, not a boot loop
+        finish(store, r, "failed", code="internal", message="%s: %s" % (type(e).__name__, e))
+    else:
+        finish(store, r, "staged", mi_hash=res["hash"], slot=res["slot"], version=res["version"])
+    return r
+
+
+def boot(root, r):
+    """Verify mode (hub.app): verify, record the outcome, reset."""
+    from hub import hal as hal_mod
+
+    gc.collect()
+    hal = hal_mod.load(root)
+    print("commshub verify: image %s (%d bytes), boot %d of at most 3"
+          % (r["hash"][:16], r["size"], r.get("tries", 1)))
+    t = time.ticks_ms()
+    r = run(root, r, hal)
+    gc.collect()
+    t = time.ticks_diff(time.ticks_ms(), t)
+    s = r["state"]
+    if s == "staged":
+        print("commshub verify: %s staged in slot %s, MI hash %s (%d ms, heap %d used)"
+              % (r["version"], r["slot"], r["mi_hash"], t, gc.mem_alloc()))
+    elif s == "failed":
+        print("commshub verify: refused: %s: %s (%d ms)" % (r["code"], r["message"], t))
+    else:
+        print("commshub verify: the staging file is damaged: the download starts over")
+    print("commshub verify: reset into normal mode")
+    hal.reset()
+    raise SystemExit(3)
