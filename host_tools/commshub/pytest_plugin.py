@@ -10,6 +10,8 @@ Fixtures: `broker_url`, `hub` (a started commshub.hub.Hub), `serial_link`,
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .broker import EmbeddedBroker
@@ -68,7 +70,9 @@ def embedded_broker(request: pytest.FixtureRequest, broker_url):
 @pytest.fixture(scope="session")
 def _hub_session(request: pytest.FixtureRequest, broker_url):
     cfg = request.config
-    target = from_spec(cfg.getoption("--target"), cfg.getoption("--board"), broker_url)
+    # One instance per test process, so two runs on one machine never share a flash file.
+    name = f"hil-{os.getpid()}"
+    target = from_spec(cfg.getoption("--target"), cfg.getoption("--board"), broker_url, name=name)
     hub = Hub(target, broker_url, timeout=cfg.getoption("--hub-timeout"))
     try:
         hub.start()
@@ -78,6 +82,10 @@ def _hub_session(request: pytest.FixtureRequest, broker_url):
         raise RuntimeError(f"the hub did not come up; console:\n{tail}")
     yield hub
     hub.stop()
+    if target.kind == "emulator":
+        from .emulator.board import remove_instance
+
+        remove_instance(name)
 
 
 @pytest.fixture

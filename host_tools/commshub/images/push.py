@@ -125,11 +125,40 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
         if progress:
             progress(min(int(answer.get("offset", 0)), size), size)
     _forget(in_flight)
+    if answer.get("verify") == "reboot":
+        # The hub verifies in a clean boot (docs/IMAGES.md): wait for its verdict.
+        answer = dict(answer, **_await_verification(link, verify_timeout))
+        res.mi_hash = answer.get("hash") or res.mi_hash
     res.result = answer
     res.elapsed_s = time.monotonic() - t0
     if progress:
         progress(size, size)
     return res
+
+
+def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
+    """Poll image.status across the hub's verify reboots until the transfer is staged or failed.
+
+    Returns the transfer record when staged; raises PushError with the hub's
+    code (bad_signature, downgrade, ...) when it failed.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            tr = link.request("image.status", timeout=1.0).result.get("transfer") or {}
+        except (HubTimeout, HubError) as e:
+            last = e  # rebooting: no answer, or no_memory while it comes up
+            time.sleep(0.1)
+            continue
+        state = tr.get("state")
+        if state == "staged":
+            return tr
+        if state == "failed":
+            raise PushError(str(tr.get("code", "failed")), str(tr.get("message", "verification failed")))
+        last = tr
+        time.sleep(0.1)
+    raise PushError("timeout", f"no verification verdict within {timeout:.0f} s (last: {last})")
 
 
 def _forget(in_flight: OrderedDict[int, tuple[Ticket, int]]) -> None:
