@@ -9,18 +9,18 @@ answering mid-publish ends the session instead of freezing the hub. Every
 failure ends up in run(), which reconnects with backoff; the serial link
 never notices.
 
-Receiving allocates nothing per message: a payload of SMALL to RX_BUF bytes
+Receiving allocates nothing per message: a payload of 129 to 2304 bytes
 is read into a buffer allocated once, when the link starts (an image block
 would otherwise be a 2 KB allocation each time, which a fragmented heap may
 refuse); a bigger one (up to MAX_MSG, rare: large blocks, big commands)
-gets bytes of its own. A message is handled as soon as it is read, so one buffer is
-enough. Nothing reads the socket while a message is handled: publishes are
-QoS 1 without waiting for the PUBACK inside publish (umqtt's publish() would
-read, and pass on, every message that arrives before it: with a pipelined
-image push that is most of them). PUBACKs are taken by the receive loop; a
-session that leaves one unanswered for IO_TIMEOUT_S ends. Only a message
-that arrives while umqtt waits for a SUBACK (at connect) is queued, in the
-buffer if free, else in bytes of its own.
+gets bytes of its own. A message is handled as soon as it is read, so one
+buffer is enough: nothing reads the socket while a message is handled.
+Publishes are QoS 1 without waiting for the PUBACK inside publish (umqtt's
+publish() would read, and pass on, every message that arrives before it:
+with a pipelined image push that is most of them). PUBACKs are taken by the
+receive loop; a session that leaves one unanswered for IO_TIMEOUT_S ends.
+Only a message that arrives while umqtt waits for a SUBACK (at connect) is
+queued, in bytes of its own.
 """
 
 import errno
@@ -45,8 +45,9 @@ IO_TIMEOUT_S = 5  # a blocking umqtt read/write may wait this long at most
 CONNECT_TIMEOUT_MS = 10000
 _INBOX = 16
 _EVENTS = 8
-SMALL = 128  # payloads up to this are read as bytes (topics, small commands)
-RX_BUF = 2304  # the receive buffer: an image block of the default 2048 bytes and its envelope
+# The receive buffer takes 2304 bytes: an image block of the default 2048
+# and its envelope. Payloads up to 128 bytes (topics, small commands) are
+# read as bytes. (Literals, not names: every name is a qstr for good.)
 
 
 async def _readable(s):
@@ -68,29 +69,19 @@ class _Sock:
         if n > MAX_MSG:
             return self._discard(n)
         link = self.link
-        if SMALL < n <= len(link.views[0]):
-            i = link._take()
-            if i >= 0:  # into a preallocated buffer: no allocation
-                mv = link.views[i][:n]
-                self._fill(mv)
-                link.got = i
-                return mv
-        link.got = -1
-        d = self.s.read(n)
+        if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
+            d = link.rx[:n]
+            k = 0
+            while k < n:
+                got = self.s.readinto(d[k:] if k else d)
+                if not got:
+                    raise OSError(errno.ECONNRESET)
+                k += got
+        else:
+            d = self.s.read(n)
         if d:
             link.last_rx = time.ticks_ms()
         return d
-
-    def _fill(self, mv):
-        n = len(mv)
-        k = 0
-        while k < n:
-            got = self.s.readinto(mv[k:] if k else mv)
-            if not got:
-                self.link._unclaim()
-                raise OSError(errno.ECONNRESET)
-            k += got
-        self.link.last_rx = time.ticks_ms()
 
     def _discard(self, n):
         # A message larger than any command: stream it away in small pieces
@@ -138,7 +129,7 @@ def _connect_packet(client_id, keepalive, will_topic, will_msg):
 
 
 class MqttLink:
-    def __init__(self, hub_id, config, registry, bus, system, clock, log, rxbuf=None):
+    def __init__(self, hub_id, config, registry, bus, system, clock, log):
         self.hub_id = hub_id
         self.config = config
         self.reg = registry
@@ -158,15 +149,10 @@ class MqttLink:
         self.tx_msgs = 0
         self.dups = 0
         self.last_rx = self.last_tx = 0
-        # The receive buffer, allocated once (see the module doc); `got` says
-        # whether the last payload went into it (0) or into bytes of its own (-1).
-        self.views = (memoryview(rxbuf or bytearray(RX_BUF)),)
-        self.busy = [False]
-        self.got = -1
+        self.rx = memoryview(bytearray(2304))  # the receive buffer (see the module doc)
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
-        self.ack_wait = 0  # since when the oldest of them waits (ticks_ms)
-        self._direct = False  # True while _serve reads: a message is handled at once
-        self.inbox = []  # (topic, msg, buffer index) read while busy (nested in umqtt)
+        self.direct = False  # True while _serve reads: a message is handled at once
+        self.inbox = []  # (topic, msg) read nested in umqtt's subscribe()
         self.events = []
         self._rx_ready = False
         self._status_due = False
@@ -199,46 +185,17 @@ class MqttLink:
         self.events.append(envelope.evt(name, seq, self.clock.utc(), body))
         self.wake.set()
 
-    def _take(self):
-        # A free receive buffer (marked taken), or -1.
-        b = self.busy
-        for i in range(len(b)):
-            if not b[i]:
-                b[i] = True
-                return i
-        return -1
-
     def _on_msg(self, topic, msg):
         # Called by umqtt right after reading the payload. Straight from
-        # _serve's read: handle it now (then anything queued meanwhile).
+        # _serve's read: handle it now (its buffer is free again after).
         # Nested in subscribe (waiting for the SUBACK): only queue.
-        i = self.got
-        self.got = -1
-        if self._direct:
-            self._direct = False
-            try:
-                self._handle(topic, msg)
-            finally:
-                if i >= 0:
-                    self.busy[i] = False
-            self._drain()
-            return
-        if len(self.inbox) >= _INBOX:
+        if self.direct:
+            self.direct = False
+            self._handle(topic, msg)
+        elif len(self.inbox) >= _INBOX:
             self.log.warn("mqtt: inbox full, dropping a message")
-            if i >= 0:
-                self.busy[i] = False
-            return
-        self.inbox.append((topic, msg, i))
-
-    def _drain(self):
-        # Handle the queued messages, oldest first, freeing their buffers.
-        while self.inbox:
-            topic, msg, i = self.inbox.pop(0)
-            try:
-                self._handle(topic, msg)
-            finally:
-                if i >= 0:
-                    self.busy[i] = False
+        else:
+            self.inbox.append((topic, msg))
 
     def _status_msg(self):
         # The running slot's version, as `info` says (not the one this module was built with).
@@ -251,15 +208,10 @@ class MqttLink:
         # would be counted in characters, not bytes, and corrupt the stream.
         if isinstance(msg, str):
             msg = msg.encode()
-        self._publish(self.prefix + sub, msg, retain)
-        self.tx_msgs += 1
-
-    def _publish(self, topic, msg, retain):
         # umqtt's publish() at QoS 1 without its wait for the PUBACK (_serve
         # reads that, with the messages; see the module doc).
         c = self.client
-        if isinstance(topic, str):
-            topic = topic.encode()
+        topic = (self.prefix + sub).encode()
         pkt = bytearray(b"\x32\0\0\0\0")
         pkt[0] |= retain
         sz = 2 + len(topic) + 2 + len(msg)
@@ -277,17 +229,9 @@ class MqttLink:
         w(pkt, 2)
         w(msg)
         if not self.unacked:
-            self.ack_wait = time.ticks_ms()
+            self.last_rx = time.ticks_ms()  # the PUBACK is due within IO_TIMEOUT_S from here
         self.unacked += 1
-
-    def _puback(self, c):
-        # The rest of a PUBACK whose first byte check_msg returned.
-        b = c.sock.read(3)
-        if not b or len(b) != 3 or b[0] != 2:
-            raise MQTTException("bad PUBACK")
-        if self.unacked:
-            self.unacked -= 1
-            self.ack_wait = time.ticks_ms()
+        self.tx_msgs += 1
 
     def _handle(self, topic, msg):
         self.rx_msgs += 1
@@ -367,18 +311,7 @@ class MqttLink:
                 pass
         self.wake.clear()
 
-    def _unclaim(self):
-        # Only the queued messages hold a buffer (a read cut short, a session
-        # that ended in the middle of one: theirs is free again).
-        b = self.busy
-        for i in range(len(b)):
-            b[i] = False
-        for m in self.inbox:
-            if m[2] >= 0:
-                b[m[2]] = True
-
     def _close(self):
-        self._unclaim()
         self.unacked = 0
         self.state = "down"
         c = self.client
@@ -454,22 +387,27 @@ class MqttLink:
             self.wake.set()
 
     async def _serve(self, c, poller, ka):
-        self._drain()  # left by a session that ended while handling
+        while self.inbox:  # read while subscribing
+            self._handle(*self.inbox.pop(0))
         if self._rx_ready:
             self._rx_ready = False
             n = 0
             try:
                 while poller.poll(0) and n < 8:  # a bounded batch, then let others run
-                    self._direct = True
+                    self.direct = True
                     op = c.check_msg()
-                    self._direct = False
-                    if op == 0x40:
-                        self._puback(c)
+                    self.direct = False
+                    if op == 0x40:  # a PUBACK: its 3 other bytes
+                        b = c.sock.read(3)
+                        if not b or len(b) != 3 or b[0] != 2:
+                            raise MQTTException("malformed PUBACK")
+                        if self.unacked:
+                            self.unacked -= 1
                     elif op is not None:
                         raise MQTTException("unexpected packet 0x%02X" % op)
                     n += 1
             finally:
-                self._direct = False
+                self.direct = False
             self.rx_go.set()
         if self._status_due:
             self._status_due = False
@@ -479,7 +417,7 @@ class MqttLink:
         now = time.ticks_ms()
         if time.ticks_diff(now, self.last_rx) > ka * 1500:
             raise OSError(errno.ETIMEDOUT)
-        if self.unacked and time.ticks_diff(now, self.ack_wait) > IO_TIMEOUT_S * 1000:
+        if self.unacked and time.ticks_diff(now, self.last_rx) > IO_TIMEOUT_S * 1000:
             raise OSError(errno.ETIMEDOUT)  # the broker stopped acknowledging
         if time.ticks_diff(now, self.last_tx) > ka * 500:
             c.ping()
