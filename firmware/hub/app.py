@@ -1,73 +1,150 @@
-"""The firmware's entry point (main.py calls main()): verify mode or normal mode.
+"""Wiring and the asyncio main: services, command set, links, status loop.
 
-A download whose last block arrived (transfer record `received`) is verified
-in a boot of its own, before anything else is loaded (docs/IMAGES.md,
-section 4), as MCUboot-style updaters do: the verifier, the image codecs,
-P-256 and the manifest then have the heap to themselves. Verify mode loads
-only the store, the slots, the codecs and the verifier (no links, no command
-registry, no asyncio), records the outcome in the transfer record and resets
-into normal mode (hub.runtime), which reports it.
+A download whose last block arrived is verified in a boot of its own
+(verify mode, docs/IMAGES.md section 4): when a transfer record exists, the
+module-level check below runs hub.services.transfer.boot before any of the
+app's code is loaded (main.py imports this module first); it resets when it
+verifies, else the normal start goes on.
 
-Each verify-mode boot is counted in the record before the verifier loads: a
-power cut re-runs it (unpacking is idempotent), and a verification that
-crashes every time ends as `failed` after TRIES boots instead of looping.
+Any uncaught exception in a task is logged and resets the hub with cause
+`crash`, so a fault never turns into a silent hang.
 """
 
+import gc
+import sys
 import time
 
-TRANSFER = "data/image/transfer.json"
-BOOT = "slots/boot.json"
-TRIES = 3
+from hub.hal.base import ROOT, join
+
+try:
+    open(join(ROOT, "data/image/transfer.json")).close()
+except OSError:
+    pass
+else:  # verify mode if it is due (it resets), else drop its code again
+    from hub.services import transfer
+
+    transfer.boot(ROOT)
+    del transfer
+    sys.modules.pop("hub.services.transfer")
+    delattr(sys.modules["hub.services"], "transfer")
+
+import asyncio
+
+import hub
+from hub import hal as hal_mod
+from hub.control import commands, image_commands
+from hub.control.registry import Registry
+from hub.events import Bus
+from hub.links.serial import SerialLink
+from hub.services.clock import Clock
+from hub.services.config import Config
+from hub.services.images import Images
+from hub.services.logbuf import log
+from hub.services.store import Store
+from hub.services.system import System
 
 
-def _read(root, name):
-    import json
-
-    from hub.services.store import join
-
-    try:
-        with open(join(root, name)) as f:
-            r = json.load(f)
-    except Exception:  # missing or unreadable
-        return None
-    return r if isinstance(r, dict) else None
+GC_SHARE = 16
 
 
-def verify_due(root):
-    """The transfer record if this boot is to verify it, else None.
+class App:
+    def __init__(self, root, t0):
+        self.t0 = t0
+        hal = self.hal = hal_mod.load(root)
+        self.store = Store(root, log)
+        self.bus = bus = Bus()
+        self.hub_id = hal.hub_id()
+        self.clock = Clock(self.store, hal.rtc, bus)
+        self.config = Config(self.store, {"mqtt.url": hal.mqtt_url()}, bus, log)
+        log.set_level(self.config["log.level"])
+        for p in hal.problems:
+            log.warn("hal: " + p)
+        self.system = System(hal, self.store, self.clock, log, bus, self.hub_id)
+        self.images = Images(root, hal, self.system, self.clock, bus, log)
+        # The running slot's manifest version is the firmware version everywhere
+        # (info, boot event, MQTT status: all read system.fw_version).
+        self.system.fw_version = hub.FW_VERSION = self.images.version
+        self.reg = Registry(log, self.system.sample_heap)
+        commands.install(self.reg, self.system, self.clock, self.config, log)
+        image_commands.install(self.reg, self.images)
+        bus.subscribe(self._on_event)
+        self.serial = SerialLink(*hal.control_streams(), self.reg, bus, log)
+        self.system.links["serial"] = self.serial.status
+        self.mqtt = None
+        self.system.links["mqtt"] = lambda: {"state": "off", "broker": self.config["mqtt.url"]}
 
-    Due when the record is `received` and no slot is on trial (boot.json
-    `pending`): the inactive slot of a trial is the rollback target, so the
-    image waits until the trial is confirmed or rolled back.
-    """
-    r = _read(root, TRANSFER)
-    if r is None or r.get("state") != "received":
-        return None
-    b = _read(root, BOOT) or {}
-    p = b.get("pending")
-    if p in ("a", "b") and p != b.get("active", "a"):
-        return None
-    return r
+    def _start_mqtt(self):
+        # Loaded only when a broker is configured: it is a fifth of the heap.
+        if self.mqtt or not self.config["mqtt.url"]:
+            return
+        gc.collect()  # load its code into a clean heap, not between garbage
+        try:
+            from hub.links.mqtt import MqttLink
+        except ImportError as e:  # umqtt missing from /lib: serial still works
+            log.error("mqtt: unavailable (%s)" % e)
+            return
+        self.mqtt = MqttLink(self.hub_id, self.config, self.reg, self.bus, self.system, self.clock, log)
+        self.system.links["mqtt"] = self.mqtt.status
+        self._task("mqtt", self.mqtt.run())
 
+    def _on_event(self, name, seq, body):
+        if name != "config.changed":
+            return
+        keys = body.get("keys", ())
+        if "log.level" in keys:
+            log.set_level(self.config["log.level"])
+        if "mqtt.url" in keys and not self.mqtt:
+            asyncio.create_task(self._guard("mqtt.start", self._late_mqtt()))
 
-def count_try(root, r):
-    """Count this verify-mode boot in record `r`; False (and `r` failed) once
-    TRIES boots did not finish it."""
-    from hub.services.store import Store
+    async def _late_mqtt(self):
+        self._start_mqtt()
 
-    st = Store(root, None, "data/image")
-    n = r.get("tries")
-    n = (n if type(n) is int and n > 0 else 0) + 1
-    if n > TRIES:
-        r.update(state="failed", code="internal", reported=False,
-                 message="verification did not finish in %d boots" % TRIES)
-        r.pop("tries", None)
-        st.save("transfer", r)
-        print("commshub verify: gave up after %d boots" % TRIES)
-        return False
-    r["tries"] = n
-    st.save("transfer", r)
-    return True
+    def _task(self, name, coro):
+        return asyncio.create_task(self._guard(name, coro))
+
+    async def _guard(self, name, coro):
+        try:
+            await coro
+        except Exception as e:  # BaseException (SystemExit = reset) passes
+            self.system.crash(name, e)
+
+    def _loop_exception(self, loop, context):
+        # A task nobody awaits failed (not one of ours: those are guarded).
+        self.system.crash("task", context.get("exception") or RuntimeError(context.get("message")))
+
+    async def status_loop(self):
+        """Sample the heap and publish the retained status periodically."""
+        while True:
+            await asyncio.sleep(self.config["status.interval_s"])
+            self.system.sample_heap(True)
+            if self.mqtt:
+                self.mqtt.publish_status()
+
+    async def run(self):
+        asyncio.get_event_loop().set_exception_handler(self._loop_exception)
+        s = self.system
+        log.info("boot %d cause %s fw %s board %s slot %s" % (s.boot_count, s.reset_cause, s.fw_version,
+                                                              s.board, self.images.slots.running))
+        self.bus.emit("boot", {"reset_cause": s.reset_cause, "boot_count": s.boot_count,
+                               "fw_version": s.fw_version})
+        if self.images.fault == "crash_at_start":  # test images only
+            raise RuntimeError("test fault crash_at_start")
+        self._task("serial.rx", self.serial.rx_loop())
+        self._task("serial.events", self.serial.event_loop())
+        self._start_mqtt()
+        self._task("status", self.status_loop())
+        # Collect after every heap/GC_SHARE bytes allocated instead of only when
+        # the heap is full: garbage then never piles up between long-lived
+        # objects, which fragments a non-moving heap until a 1 KB command fails.
+        s.sample_heap(True)
+        gc.threshold((gc.mem_free() + gc.mem_alloc()) // GC_SHARE)
+        boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
+        print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
+        log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))
+        self.bus.emit("ready", {"boot_ms": boot_ms})
+        # Confirms a pending slot once the links are up, reports boot events.
+        self._task("images", self.images.run(self.reg, self.config))
+        await asyncio.Event().wait()  # the tasks run forever
 
 
 def main(t0=None, root=None):
@@ -75,13 +152,14 @@ def main(t0=None, root=None):
     if t0 is None:
         t0 = time.ticks_ms()
     if root is None:
-        from hub.hal.base import ROOT as root
-    r = verify_due(root)
-    if r is not None and count_try(root, r):
-        from hub.services import verify
-
-        verify.boot(root, r)  # records the outcome and resets
-    del r
-    from hub import runtime
-
-    runtime.run(t0, root)
+        root = ROOT
+    app = None
+    try:
+        app = App(root, t0)
+        asyncio.run(app.run())
+    except Exception as e:
+        if app is None or not hasattr(app, "system"):
+            # Failed before the system service existed: log and reset plainly.
+            log.exc("crash during start", e)
+            raise SystemExit(3)
+        app.system.crash("main", e)

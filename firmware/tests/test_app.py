@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hub.runtime import App
+from hub.app import App
 
 
 class BareApp(App):

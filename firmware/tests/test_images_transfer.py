@@ -55,7 +55,7 @@ def _send(t, data, upto=None):
         need = t.need()
         assert need, t.rec
         o, n = need[0]
-        done = t.block(o, memoryview(data)[o:o + n])
+        done = t.block(o, memoryview(data)[o:o + n])["done"]
     return done
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 
-from hub import app
+from hub.services import transfer as app
 from hub.errors import HubError
 from hub.events import Bus
 from hub.services.logbuf import Log
@@ -51,7 +51,7 @@ def _receive(root, data, bs=1024):
     done = False
     while not done:
         o, n = t.need()[0]
-        done = t.block(o, data[o:o + n])
+        done = t.block(o, data[o:o + n])["done"]
     return t
 
 

@@ -21,7 +21,6 @@ from hub.services.slots import Slots
 from hub.services.store import Store, join
 
 SETTLE_MS = 10000  # a confirmed boot reports its events after MQTT is up, or this long
-REBOOT_MS = 200  # after the last block's answer: time to send it
 
 
 def _unload(names):
@@ -53,10 +52,11 @@ class Images:
         # way: a staged or failed one is a small record until a command needs it.
         self.xfer = None
         r = self.store.load("transfer", {})
-        self.report_due = r.get("reported") is False or r.get("state") == "staged"
-        if r.get("state") in ("receiving", "received"):
+        st = r.get("state")
+        if st in ("receiving", "received"):
             self._transfer()
-        del r
+        self.report_due = bool(st) and not self.xfer  # staged or failed: handover looks
+        del r, st
         self.version = self.slots.version(self.slots.running) or FW_VERSION
         m = self.slots.meta(self.slots.running) or {}
         self.fault = m.get("test_fault")
@@ -99,20 +99,19 @@ class Images:
     def offer(self, size, hsh, block_size=None):
         a = self._transfer().offer(size, hsh, block_size)
         if a["state"] == "received":
-            self._verify_soon()  # the answer to the last block got lost: reboot anyway
+            self._complete()  # the answer to the last block got lost: reboot anyway
         return a
 
     def block(self, offset, data):
         t = self.xfer
         if t is None:
             raise bad_args("no transfer in progress: offer first")
-        if t.block(offset, data):
-            self._verify_soon()
-            return t.answer(True)
-        r = t.rec
-        return {"offset": r["offset"], "need": t.need(), "done": False}
+        a = t.block(offset, data)
+        if a["done"]:
+            self._complete()
+        return a
 
-    def _verify_soon(self):
+    def _complete(self):
         """Reboot into verify mode once the answer is sent (hub.app).
 
         During a trial the image waits: the inactive slot is the rollback
@@ -121,7 +120,7 @@ class Images:
         if self.slots.is_trial or self.system.rebooting:
             return
         self.log.info("image: %s received: rebooting to verify it" % self.xfer.rec["hash"][:16])
-        self.system.reboot(REBOOT_MS)
+        self.system.reboot(200)  # after the answer is sent
 
     def _ops(self):
         # Activation, status, rollback: loaded for one command, then dropped.
@@ -163,7 +162,7 @@ class Images:
             _unload(("hub.services.handover",))
         t = self.xfer
         if t and t.state == "received":
-            self._verify_soon()  # it waited for the end of a trial
+            self._complete()  # it waited for the end of a trial
         self._need_due = True
         while True:
             if self._need_due:
