@@ -2,7 +2,7 @@
 
 A download whose last block arrived is verified in a boot of its own
 (verify mode, docs/IMAGES.md section 4): when a transfer record exists, the
-module-level check below runs hub.services.transfer.boot before any of the
+module-level check below runs hub.boot.boot before any of the
 app's code is loaded (main.py imports this module first); it resets when it
 verifies, else the normal start goes on.
 
@@ -21,12 +21,12 @@ try:
 except OSError:
     pass
 else:  # verify mode if it is due (it resets), else drop its code again
-    from hub.services import transfer
+    from hub import boot
 
-    transfer.boot(ROOT)
-    del transfer
-    sys.modules.pop("hub.services.transfer")
-    delattr(sys.modules["hub.services"], "transfer")
+    boot.boot(ROOT)
+    del boot
+    sys.modules.pop("hub.boot")
+    delattr(sys.modules["hub"], "boot")
 
 import asyncio
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 
-from hub.services import transfer as app
+from hub import boot as app
 from hub.errors import HubError
 from hub.events import Bus
 from hub.services.logbuf import Log

@@ -52,8 +52,25 @@ def state(slots, s):
         return "empty"
 
 
+def _transfer_status(svc):
+    # The download in progress says it itself; a finished one (staged,
+    # failed) is read from its record, without loading the download's code.
+    t = svc.xfer
+    if t:
+        return t.status()
+    r = svc.store.load("transfer", {})
+    if not r.get("state"):
+        return None
+    d = {"transfer": r.get("hash"), "size": r.get("size"), "offset": r.get("offset"),
+         "block_size": r.get("block_size"), "state": r["state"]}
+    if r["state"] == "staged":
+        d.update(hash=r.get("mi_hash"), slot=r.get("slot"), version=r.get("version"))
+    elif r["state"] == "failed":
+        d.update(code=r.get("code"), message=r.get("message"))
+    return d
+
+
 def status(svc):
-    t = svc.transfer()
     s = svc.slots
     run = s.running
     slots = {}
@@ -66,7 +83,7 @@ def status(svc):
         sc["version"] = s.version(sc["slot"])
     return {"running": {"slot": run, "version": svc.version, "hash": (s.meta(run) or {}).get("hash"),
                         "state": slots[run]["state"]},
-            "slots": slots, "transfer": t.status() if t else None,
+            "slots": slots, "transfer": _transfer_status(svc),
             "scheduled": sc, "previous": s.rec["previous"]}
 
 
