@@ -11,7 +11,7 @@ _SPEC = (
     ("image.offer", ("size", "hash", "block_size"), "offer"),
     ("image.block", ("offset",), "block"),
     ("image.status", (), "status"),
-    ("image.activate", ("hash", "at"), "activate"),
+    ("image.activate", ("hash", "at", "confirm_s"), "activate"),
     ("image.cancel", (), "cancel"),
     ("image.rollback", (), "rollback"),
     ("image.abort", (), "abort"),

@@ -95,8 +95,13 @@ def _result(svc, outcome, at=None):
             "running_version": svc.version, "at": at}
 
 
-def activate(svc, hsh, at=None):
-    """CS06: switch to the staged image named by its MI hash, now or at `at`."""
+def activate(svc, hsh, at=None, confirm_s=None):
+    """CS06: switch to the staged image named by its MI hash, now or at `at`.
+
+    `confirm_s`: how long the new image gets to confirm itself (default 30 s).
+    """
+    if confirm_s is not None and (type(confirm_s) is not int or not 1 <= confirm_s <= 3600):
+        raise bad_args("confirm_s must be an int from 1 to 3600")
     if not isinstance(hsh, str) or len(hsh) != 64 or any(c not in _HEX for c in hsh.lower()):
         raise bad_args("hash must be the 64 hex digit MI hash")
     if at is not None and type(at) is not int:
@@ -112,10 +117,10 @@ def activate(svc, hsh, at=None):
         return _result(svc, 3, at)  # mid-switch already
     try:
         if at is not None and at > svc.clock.utc():
-            slots.save(scheduled={"slot": s, "hash": hsh, "at": at})
+            slots.save(scheduled={"slot": s, "hash": hsh, "at": at, "confirm_s": confirm_s})
             svc.bus.emit("image.scheduled", {"hash": hsh, "at": at, "version": slots.version(s)})
             return _result(svc, 0, at)
-        slots.request(s)
+        slots.request(s, confirm_s=confirm_s)
     except OSError as e:
         svc.log.error("image: activation failed: %r" % (e,))
         return _result(svc, 3, at)
@@ -144,7 +149,7 @@ def due(svc):
         svc.bus.emit("image.scheduled", {"hash": sc["hash"], "at": None, "cancelled": True,
                                          "reason": "the image is no longer staged"})
         return False
-    slots.request(s)  # one write: pending set, schedule gone
+    slots.request(s, confirm_s=sc.get("confirm_s"))  # one write: pending set, schedule gone
     svc.log.info("image: scheduled activation of %s fires" % slots.version(s))
     svc.system.reboot(REBOOT_MS)
     return True

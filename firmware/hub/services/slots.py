@@ -115,9 +115,12 @@ class Slots:
         """True while the running slot is pending (not confirmed yet)."""
         return self.rec["pending"] == self.running
 
-    def request(self, slot, rollback=False):
-        """Boot `slot` as pending on the next start (clears any schedule)."""
-        self.save(pending=slot, attempts=0, rollback=rollback, scheduled=None)
+    def request(self, slot, rollback=False, confirm_s=None):
+        """Boot `slot` as pending on the next start (clears any schedule).
+
+        `confirm_s` (None: boot.py's default) bounds how long it has to confirm.
+        """
+        self.save(pending=slot, attempts=0, rollback=rollback, scheduled=None, confirm_s=confirm_s)
 
     # -- slot contents ----------------------------------------------------
 
