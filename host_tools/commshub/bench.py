@@ -172,7 +172,8 @@ def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
     return rtt_stats(rtts)
 
 
-def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], command: str) -> None:
+def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], command: str,
+                 images: dict | None = None) -> None:
     L = [
         "# Benchmarks",
         "",
@@ -221,6 +222,10 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
         "The emulated boards run a 32-bit MicroPython, as the ESP32 and RP2040 are 32-bit.",
         "",
     ]
+    if images:
+        from .bench_images import report
+
+        L += report(images)
     with open(out, "w") as f:
         f.write("\n".join(L))
 
@@ -232,6 +237,10 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
     with EmbeddedBroker() as amqtt:
         log("benchmark: embedded amqtt broker")
         floors["amqtt (embedded)"] = broker_rtt(amqtt.url, pings)
+        from . import bench_images
+
+        log("benchmark: firmware images")
+        images = bench_images.run(amqtt.url, log)
         for b in boards_to_run:
             r = bench_board(b, amqtt.url, pings, boots, log)
             r["broker"] = "amqtt"
@@ -247,5 +256,5 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
             runs.append(r)
         else:
             log("benchmark: Mosquitto not installed; skipped (apt-get install mosquitto)")
-    write_report(out, runs, floors, notes, command)
+    write_report(out, runs, floors, notes, command, images)
     log(f"wrote {out}")

@@ -1,0 +1,235 @@
+"""Image benchmarks: download throughput over serial and MQTT, heap during a download,
+signature verification time. Called by `commshub bench`; results in docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from typing import Any, Callable
+
+from . import boards, paths
+from .hub import Hub
+from .images import gbcs, keys, push
+from .images.bundle import pack
+from .images.hub_image import DEFAULT_IMAGE_TYPE, DEFAULT_MANUFACTURER, header_string
+from .images.manifest import build_manifest, file_version, slot_files
+from .targets import EmulatorTarget
+
+
+def padded_image(board: str, version: str, size: int) -> bytes:
+    """A valid, dev-signed hub image of about `size` bytes: the real app plus a padding file."""
+    from .emulator.fsimage import build_app
+
+    b = boards.load(board)
+    files = slot_files(build_app(b))
+    base = sum(len(d) for _, d in files) + 4096
+    if size > base:
+        files = files + [("lib/bench/padding.bin", os.urandom(size - base))]
+    m = build_manifest(files, version=version, boards=[board], arch=b.mpy_arch, note="benchmark padding")
+    mi = pack(m, files)
+    return gbcs.build_image(mi, manufacturer=DEFAULT_MANUFACTURER, image_type=DEFAULT_IMAGE_TYPE,
+                            file_version=file_version(version), header_string=header_string(version, board),
+                            key=keys.dev_key())
+
+
+def _bump(v: str) -> str:
+    a, b, c = (int(x) for x in v.split("."))
+    return f"{a}.{b}.{c + 1}"
+
+
+def download(hub: Hub, via: str, image: bytes) -> dict[str, Any]:
+    """Push `image` over `via`; returns timing and the hub's heap afterwards."""
+    res = push.push(hub.link(via), image, verify_timeout=600)
+    info = hub.request("info").result
+    return {"bytes": res.bytes_sent, "seconds": res.elapsed_s, "rate": res.rate_bps,
+            "block_size": res.block_size, "heap_peak": info["heap_peak"]}
+
+
+def raw_mqtt_throughput(broker_url: str, block_size: int, total: int, window: int = 4) -> float:
+    """Bytes/s of paho -> broker -> paho for QoS 1 messages of `block_size`, `window` in flight.
+
+    The same shape as a download (blocks of that size, a few in flight, each
+    acknowledged before the window moves), without a hub: the broker's ceiling.
+    """
+    import paho.mqtt.client as mqtt
+
+    from .links.mqtt_link import parse_broker_url, set_nodelay
+
+    host, port = parse_broker_url(broker_url)
+    n = max(1, total // block_size)
+    done = threading.Semaphore(0)
+    got = [0]
+
+    def on_message(*_a):
+        got[0] += 1
+        done.release()
+
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{os.getpid()}")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    for c in (sub, pub):
+        c.on_connect = lambda client, *a: set_nodelay(client)
+        c.connect(host, port)
+        c.loop_start()
+    sub.on_message = on_message
+    sub.subscribe("bench/blocks", 1)
+    time.sleep(0.3)
+    block = os.urandom(block_size)
+    t0 = time.perf_counter()
+    for i in range(n):
+        if i >= window:
+            done.acquire(timeout=10)  # keep `window` in flight, like the hub's pull window
+        pub.publish("bench/blocks", block, qos=1)
+    while got[0] < n:
+        if not done.acquire(timeout=10):
+            break
+    dt = time.perf_counter() - t0
+    for c in (sub, pub):
+        c.loop_stop()
+        c.disconnect()
+    return got[0] * block_size / dt
+
+
+def verify_time_ms(runs: int = 20) -> dict[str, float]:
+    """ECDSA P-256 verify on the MicroPython VM (the DCC sample's signature), in ms."""
+    vectors = json.loads((paths.FIRMWARE / "tests" / "vectors" / "p256.json").read_text())
+    case = next(c for c in vectors["cases"] if c.get("valid"))
+    script = (
+        "import time\nfrom binascii import unhexlify as u\nfrom hub.crypto.p256 import verify\n"
+        f"p, d, s = u('{case['pub']}'), u('{case['digest']}'), u('{case['sig']}')\n"
+        f"ts = []\nfor i in range({runs}):\n    t = time.ticks_us(); assert verify(p, d, s); ts.append(time.ticks_diff(time.ticks_us(), t))\n"
+        "ts.sort(); print(ts[len(ts) // 2], ts[0], ts[-1])\n"
+    )
+    env = dict(os.environ, MICROPYPATH=f"{paths.FIRMWARE}:.frozen")
+    out = subprocess.run([paths.micropython(), "-X", "heapsize=100K", "-c", script], capture_output=True,
+                         text=True, env=env, timeout=120)
+    med, lo, hi = (int(x) / 1000 for x in out.stdout.split())
+    return {"median": med, "min": lo, "max": hi}
+
+
+def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0) -> dict[str, Any]:
+    """All image benchmarks; returns the numbers write_report prints."""
+    out: dict[str, Any] = {"verify_ms": verify_time_ms()}
+    log(f"  P-256 verify median {out['verify_ms']['median']:.1f} ms on the MicroPython VM")
+
+    # Serial at the emulated board's real baud rate, and MQTT, on the emulator board.
+    target = EmulatorTarget("emulator", broker_url, name="bench-img", pace=True)
+    hub = Hub(target, broker_url, timeout=10).start()
+    try:
+        version = _bump(push.status(hub.serial)["running"]["version"])
+        img = padded_image("emulator", version, 256 * 1024)
+        s = download(hub, "serial", img)
+        baud = hub.board.baud
+        s["line_rate"] = baud / 10
+        out["serial"] = s
+        log(f"  serial download {s['rate'] / 1024:.2f} KiB/s = {100 * s['rate'] / s['line_rate']:.1f} % of line rate")
+        push.abort(hub.serial)
+        img = padded_image("emulator", _bump(version), 512 * 1024)
+        m = download(hub, "mqtt", img)
+        m["raw"] = raw_mqtt_throughput(broker_url, m["block_size"], len(img))
+        out["mqtt"] = m
+        out["heap_budget"] = hub.board.heap_bytes
+        log(f"  MQTT download {m['rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} KiB/s")
+    finally:
+        hub.stop()
+
+    # A 1 MB image over serial at 115200 needs a filesystem that holds it twice (staging + slot).
+    target = EmulatorTarget("raspberry-pi", broker_url, name="bench-img-1m", pace=True)
+    hub = Hub(target, broker_url, timeout=10).start()
+    try:
+        version = _bump(push.status(hub.serial)["running"]["version"])
+        img = padded_image("raspberry-pi", version, int(big_mb * 1024 * 1024))
+        out["big"] = download(hub, "serial", img)
+        out["big"]["line_rate"] = hub.board.baud / 10
+        log(f"  1 MiB over serial at {hub.board.baud} baud: {out['big']['seconds']:.1f} s")
+    finally:
+        hub.stop()
+    out["update_heap"] = {}
+    for b in ("esp32-devkitc", "emulator"):
+        out["update_heap"][b] = (smallest_update_heap(b, broker_url), boards.load(b).heap_bytes)
+        log(f"  {b}: smallest heap for a whole update {out['update_heap'][b][0]}")
+    return out
+
+
+def report(out: dict[str, Any]) -> list[str]:
+    """Markdown lines for docs/BENCHMARKS.md."""
+    s, m, big = out["serial"], out["mqtt"], out["big"]
+    v = out["verify_ms"]
+    L = [
+        "## Firmware images (issue 3)",
+        "",
+        "| what | measured | target / reference |",
+        "|---|---|---|",
+        f"| serial download, UART paced at 115200 baud, {s['bytes'] // 1024} KiB image, {s['block_size']}-byte blocks | "
+        f"{s['rate'] / 1024:.2f} KiB/s = **{100 * s['rate'] / s['line_rate']:.1f} %** of line rate ({s['line_rate'] / 1024:.2f} KiB/s) "
+        "| >= 90 % (mpremote cp: 2.9-4.9 KB/s) |",
+        f"| 1 MiB image over serial at 115200 (raspberry-pi board: its filesystem holds staging and slot) | "
+        f"{big['seconds']:.1f} s ({100 * big['rate'] / big['line_rate']:.1f} % of line rate) | line rate alone: "
+        f"{big['bytes'] / big['line_rate']:.1f} s |",
+        f"| MQTT download, amqtt, {m['block_size']}-byte blocks, window 4, {m['bytes'] // 1024} KiB | "
+        f"{m['rate'] / 1024:.0f} KiB/s = **{100 * m['rate'] / m['raw']:.0f} %** of the broker's raw rate | "
+        f">= 80 % of raw paho -> broker -> paho, same block size and window, same run: {m['raw'] / 1024:.0f} KiB/s |",
+        f"| ECDSA P-256 verify on the MicroPython VM | median {v['median']:.1f} ms (min {v['min']:.1f}, max {v['max']:.1f}) | "
+        "ESP32: expect 10-100x slower |",
+        f"| live heap high-water during the downloads (emulator board) | {m['heap_peak'] / 1024:.1f} KiB | budget {out['heap_budget'] / 1024:.0f} KiB |",
+        "",
+        "Smallest heap in which a whole update works (push over MQTT, the verify boot, activation, the new",
+        "image confirming itself), bisected to 2 KiB:",
+        "",
+        "| board | smallest heap for an update | budget | fits |",
+        "|---|---|---|---|",
+    ]
+    for b, (need, budget) in out["update_heap"].items():
+        cell = f"{need / 1024:.0f} KiB" if need else "over 256 KiB"
+        fits = "yes" if need and need <= budget else "**no: over budget**"
+        L.append(f"| {b} | {cell} | {budget / 1024:.0f} KiB | {fits} |")
+    L += [
+        "",
+        "Serial throughput counts everything from the offer to the hub's verdict (the verify boot included).",
+        "MQTT: the reference publishes the same blocks QoS 1 with 4 in flight from one paho client to another.",
+        "",
+    ]
+    return L
+
+
+def update_fits(board: str, broker_url: str, heap: int) -> bool:
+    """Does a whole update (push over MQTT, verify boot, activation, confirm) work in `heap` bytes?"""
+    target = EmulatorTarget(board, broker_url, name=f"updfit-{board}", heap_bytes=heap)
+    hub = Hub(target, broker_url, timeout=3)
+    try:
+        hub.start(ready_timeout=10)
+        version = _bump(push.status(hub.mqtt)["running"]["version"])
+        res = push.push(hub.mqtt, padded_image(board, version, 0), verify_timeout=30, max_resyncs=2)
+        if push.activate(hub.mqtt, res.mi_hash)["outcome"] != 0:
+            return False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                st = push.status(hub.serial, timeout=1)
+                if st["running"]["version"] == version and not any(
+                        s.get("state") == "pending" for s in st["slots"].values()):
+                    return not any("MemoryError" in line for line in target.console_tail(2000))
+            except Exception:
+                pass
+            time.sleep(0.2)
+        return False
+    except Exception:
+        return False
+    finally:
+        hub.stop()
+
+
+def smallest_update_heap(board: str, broker_url: str, hi: int = 256 * 1024, step: int = 2048) -> int | None:
+    """Bisect for the smallest heap in which an update works; None if not even `hi`."""
+    if not update_fits(board, broker_url, hi):
+        return None
+    lo = 48 * 1024
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // 1024 * 1024
+        if update_fits(board, broker_url, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
