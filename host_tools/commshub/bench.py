@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import boards, paths
 from .broker import EmbeddedBroker, free_port, wait_port
@@ -128,19 +128,22 @@ def heap_fits(board_name: str, broker_url: str, heap: int) -> bool:
         hub.stop()
 
 
-def smallest_heap(board_name: str, broker_url: str, step: int = 2048) -> int | None:
-    """Bisect for the smallest heap (to `step` bytes) that runs the workload; None if the budget does not."""
-    hi = boards.load(board_name).heap_bytes
-    if not heap_fits(board_name, broker_url, hi):
+def bisect_heap(fits: Callable[[int], bool], lo: int, hi: int, step: int = 2048) -> int | None:
+    """The smallest heap in (lo, hi] (to `step` bytes) for which `fits` holds; None if not even `hi`."""
+    if not fits(hi):
         return None
-    lo = 16 * 1024
     while hi - lo > step:
         mid = (lo + hi) // 2 // 1024 * 1024
-        if heap_fits(board_name, broker_url, mid):
+        if fits(mid):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def smallest_heap(board_name: str, broker_url: str) -> int | None:
+    """The smallest heap that runs the workload; None if the board's budget does not."""
+    return bisect_heap(lambda h: heap_fits(board_name, broker_url, h), 16 * 1024, boards.load(board_name).heap_bytes)
 
 
 def broker_rtt(broker_url: str, n: int) -> dict[str, float]:

@@ -221,15 +221,8 @@ def update_fits(board: str, broker_url: str, heap: int) -> bool:
         hub.stop()
 
 
-def smallest_update_heap(board: str, broker_url: str, hi: int = 256 * 1024, step: int = 2048) -> int | None:
-    """Bisect for the smallest heap in which an update works; None if not even `hi`."""
-    if not update_fits(board, broker_url, hi):
-        return None
-    lo = 48 * 1024
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // 1024 * 1024
-        if update_fits(board, broker_url, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+def smallest_update_heap(board: str, broker_url: str, hi: int = 256 * 1024) -> int | None:
+    """The smallest heap in which a whole update works; None if not even `hi`."""
+    from .bench import bisect_heap
+
+    return bisect_heap(lambda h: update_fits(board, broker_url, h), 48 * 1024, hi)
