@@ -1,0 +1,1 @@
+"""Zigbee radio layer: ASH link framing and EZSP frames for a Silicon Labs NCP."""
