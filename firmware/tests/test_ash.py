@@ -158,7 +158,7 @@ def test_bad_crc_rejected():
 
 def test_malformed_frames():
     assert _all(b"\x81\x60\x7e") == [("fault", "bad_frame")]  # too short
-    assert _all(b"\x81\x60\x7d\x7e") == [("fault", "bad_frame")]  # escape at flag
+    assert _all(ACK1[:3] + b"\x7d\x7e") == [("fault", "bad_frame")]  # escape at flag
     # Valid CRC but the length does not fit the control byte.
     for raw in (b"\x81\x00", b"\xc0\x00", b"\xc1\x02", b"\xc3", b"\x00"):
         crc = ash.crc16(raw)

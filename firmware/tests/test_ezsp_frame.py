@@ -36,6 +36,7 @@ def test_decode_version_response():
     assert (seq, cb, fid) == (1, False, ez.VERSION)
     assert ez.parse_version(params) == (13, 2, 0x70A0)
     assert ez.stack_version_str(0x70A0) == "7.0.10.0"
+    assert ez.stack_version_str(0x6A13) == "6.10.1.3"
     assert raises(HubError, ez.parse_version, b"\x08\x02\x30").code == "bad_frame"
 
 
@@ -49,6 +50,7 @@ def test_decode_callbacks():
     # A plain response with the callback-pending bit is not itself a callback.
     seq, cb, fid, params = ez.decode(unhexlify("0984015800"))
     assert (cb, fid, bytes(params)) == (False, ez.INVALID_COMMAND, b"")
+    assert ez.decode(unhexlify("0a80012301ff"))[2:3] == (0x0123,)
     assert ez.frame_control(unhexlify("0984015800")) & ez.FC_CALLBACK_PENDING
 
 
