@@ -4,7 +4,7 @@ import random
 from binascii import unhexlify
 
 from hub.errors import HubError
-from hub.radio import ash
+from hub.radio import ash, ash_host
 from util import raises
 
 RST = unhexlify("c038bc7e")
@@ -172,7 +172,7 @@ def test_malformed_frames():
 def test_fuzz_decoder_seeded():
     random.seed(12345)
     d = ash.Decoder()
-    h = ash.Host()
+    h = ash_host.Host()
     h.connect(0)
     h.feed(RSTACK, 0)
     pieces = (RST, RSTACK, DATA_VERSION, ACK1, NAK0, SILABS, DATA_VRSP, ERROR51,
@@ -218,12 +218,12 @@ class Ncp:
 
 
 def _up(code=0x02):
-    h = ash.Host()
+    h = ash_host.Host()
     tx, ev = h.connect(0)
     assert tx == b"\x1a" + RST and ev == ()
     tx, ev = h.feed(ash.encode_rstack(code), 10)
-    assert tx == b"" and ev == [(ash.EV_CONNECTED, code)]
-    assert h.state == ash.CONNECTED
+    assert tx == b"" and ev == [(ash_host.EV_CONNECTED, code)]
+    assert h.state == ash_host.CONNECTED
     return h
 
 
@@ -235,23 +235,23 @@ def test_reset_handshake():
 
 
 def test_rst_retried_then_fails_and_bad_version():
-    h = ash.Host()
+    h = ash_host.Host()
     tx, _ = h.connect(0)
     assert h.poll(3199) == (b"", ())
     for t in (3200, 6400, 9600, 12800):
         tx, ev = h.poll(t)
         assert tx == b"\x1a" + RST and ev == ()
     tx, ev = h.poll(16000)
-    assert tx == b"" and ev == [(ash.EV_FAILED, "rst_timeout")]
-    assert h.state == ash.FAILED
-    h = ash.Host()
+    assert tx == b"" and ev == [(ash_host.EV_FAILED, "rst_timeout")]
+    assert h.state == ash_host.FAILED
+    h = ash_host.Host()
     h.connect(0)
     tx, ev = h.feed(ash.encode_rstack(2, version=3), 5)
-    assert ev == [(ash.EV_FAILED, "bad_version")] and h.state == ash.FAILED
+    assert ev == [(ash_host.EV_FAILED, "bad_version")] and h.state == ash_host.FAILED
 
 
 def test_send_requires_connection():
-    h = ash.Host()
+    h = ash_host.Host()
     assert raises(HubError, h.send, b"\x00", 0).code == "busy"
 
 
@@ -265,7 +265,7 @@ def test_data_and_ack_both_ways():
     assert tx == b"" and ev == ()
     # The NCP answers with DATA(0, ack 1): it acks ours and carries a response.
     tx, ev = h.feed(DATA_VRSP, 150)
-    assert ev == [(ash.EV_SENT, b"\x00\x00\x00\x04"), (ash.EV_DATA, VRSP)], ev
+    assert ev == [(ash_host.EV_SENT, b"\x00\x00\x00\x04"), (ash_host.EV_DATA, VRSP)], ev
     got = ncp.frames(tx)
     assert got == [
         (ash.ACK, 0, 1, False, False, b""),
@@ -273,7 +273,7 @@ def test_data_and_ack_both_ways():
     ], got
     assert (h.tx_seq, h.rx_seq) == (2, 1)
     tx, ev = h.feed(ash.encode_ack(2), 160)
-    assert tx == b"" and ev == [(ash.EV_SENT, b"\x01\x00\x00")]
+    assert tx == b"" and ev == [(ash_host.EV_SENT, b"\x01\x00\x00")]
     assert h.out is None
     # A stale ACK changes nothing.
     assert h.feed(ash.encode_ack(2), 170) == (b"", ())
@@ -285,10 +285,10 @@ def test_sequence_numbers_wrap():
         tx, _ = h.send(b"\x07", n * 10)
         assert tx == ash.encode_data(n & 7, 0, b"\x07")
         tx, ev = h.feed(ash.encode_ack((n + 1) & 7), n * 10 + 5)
-        assert ev == [(ash.EV_SENT, b"\x07")]
+        assert ev == [(ash_host.EV_SENT, b"\x07")]
     for n in range(20):
         tx, ev = h.feed(ash.encode_data(n & 7, 4, b"r"), 300 + n)
-        assert tx == ash.encode_ack((n + 1) & 7) and ev == [(ash.EV_DATA, b"r")]
+        assert tx == ash.encode_ack((n + 1) & 7) and ev == [(ash_host.EV_DATA, b"r")]
 
 
 def test_lost_ack_retransmits_with_retx():
@@ -302,8 +302,8 @@ def test_lost_ack_retransmits_with_retx():
     assert tx != tx0 and tx[0] == 0x08
     assert h.t_ack == 3200  # doubled after a timeout
     tx, ev = h.feed(ash.encode_ack(1), 2700)
-    assert ev == [(ash.EV_SENT, b"\x00\x00\x00\x04")]
-    assert h.state == ash.CONNECTED
+    assert ev == [(ash_host.EV_SENT, b"\x00\x00\x00\x04")]
+    assert h.state == ash_host.CONNECTED
     # Adaptive: 7/8 of 3200 + half of the 100 ms measured.
     assert h.t_ack == 2800 + 50
 
@@ -321,8 +321,8 @@ def test_fails_after_five_tries():
         assert tx[0] & 0x08  # every retransmission has reTx set
         sent += 1
     assert sent == 5
-    assert ev == [(ash.EV_FAILED, "ack_timeout")] and tx == b""
-    assert h.state == ash.FAILED
+    assert ev == [(ash_host.EV_FAILED, "ack_timeout")] and tx == b""
+    assert h.state == ash_host.FAILED
     assert raises(HubError, h.send, b"\x00", t).code == "busy"
 
 
@@ -342,7 +342,7 @@ def test_out_of_sequence_nak_once_then_recover():
     tx, ev = h.feed(ash.encode_data(2, 0, b"y"), 11)  # reject condition: no second NAK
     assert tx == b"" and ev == ()
     tx, ev = h.feed(ash.encode_data(0, 0, b"z", retx=True), 12)
-    assert tx == ash.encode_ack(1) and ev == [(ash.EV_DATA, b"z")]
+    assert tx == ash.encode_ack(1) and ev == [(ash_host.EV_DATA, b"z")]
     # The same frame again (a retransmission): re-acked, not delivered twice.
     tx, ev = h.feed(ash.encode_data(0, 0, b"z", retx=True), 13)
     assert tx == ash.encode_ack(1) and ev == ()
@@ -361,7 +361,7 @@ def test_rstack_resets_counters():
     h.send(b"c", 7)
     assert (h.tx_seq, h.rx_seq) == (2, 1) and h.out == b"c"
     tx, ev = h.feed(ash.encode_rstack(0x0B), 8)  # NCP reset (software)
-    assert ev == [(ash.EV_RESET, 0x0B)] and tx == b""
+    assert ev == [(ash_host.EV_RESET, 0x0B)] and tx == b""
     assert (h.tx_seq, h.rx_seq) == (0, 0) and h.out is None
     tx, _ = h.send(b"d", 9)
     assert tx == ash.encode_data(0, 0, b"d")
@@ -375,12 +375,12 @@ def test_rstack_resets_counters():
 def test_ncp_error_frame_fails_link():
     h = _up()
     tx, ev = h.feed(ERROR51, 5)
-    assert ev == [(ash.EV_FAILED, ("ncp_error", 0x51))] and h.state == ash.FAILED
+    assert ev == [(ash_host.EV_FAILED, ("ncp_error", 0x51))] and h.state == ash_host.FAILED
 
 
 def test_send_queue_bounded():
     h = _up()
-    for n in range(1 + ash.QUEUE):
+    for n in range(1 + ash_host.QUEUE):
         h.send(b"q", n)
     assert raises(HubError, h.send, b"q", 9).code == "busy"
     assert raises(HubError, h.send, b"", 9).code == "too_large"
