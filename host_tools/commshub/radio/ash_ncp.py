@@ -27,6 +27,7 @@ from bellows.ash import (
     AshProtocol,
     DataFrame,
     ErrorFrame,
+    PSEUDO_RANDOM_DATA_SEQUENCE,
     NakFrame,
     ParsingError,
     Reserved,
@@ -46,6 +47,8 @@ T_RX_ACK = 1.6
 MAX_TRIES = 5
 # A host frame longer than this (before the flag) is garbage: drop it.
 MAX_FRAME_BYTES = 600
+# Longest EZSP frame one DATA frame carries (the randomisation sequence's length).
+MAX_DATA_BYTES = len(PSEUDO_RANDOM_DATA_SEQUENCE)
 
 _stuff: Callable[[bytes], bytes] = AshProtocol._stuff_bytes
 _unstuff: Callable[[bytes], bytes] = AshProtocol._unstuff_bytes
@@ -114,6 +117,9 @@ class AshNcpLink:
         """Queue an EZSP frame (response or callback) for delivery to the host."""
         if self.failed:
             LOGGER.debug("link failed, dropping %s", ezsp_frame.hex())
+            return
+        if len(ezsp_frame) > MAX_DATA_BYTES:
+            LOGGER.error("EZSP frame of %d bytes is too long, dropped", len(ezsp_frame))
             return
         self._queue.put_nowait(bytes(ezsp_frame))
         if self._sender is None or self._sender.done():

@@ -179,8 +179,14 @@ class VirtualNcp:
         except (ValueError, KeyError):
             args = None  # e.g. AnonymousList fields: the handler reads `payload`
         self._callbacks = []
-        values = handler(self, args, payload) or {}
-        return [self._frame(seq, FC_RESPONSE, name, values), *self._callbacks]
+        try:
+            values = handler(self, args, payload) or {}
+            return [self._frame(seq, FC_RESPONSE, name, values), *self._callbacks]
+        except Exception:  # a handler bug must cost the host an error, not a timeout
+            LOGGER.exception("handler for %s failed: invalidCommand", name)
+            self.unhandled.append(name)
+            return [self._frame(seq, FC_RESPONSE, "invalidCommand",
+                                {"status": t.EzspStatus.ERROR_INVALID_FRAME_ID})]
 
     def _version_body(self) -> bytes:
         v = self.protocol_version
@@ -347,3 +353,7 @@ def _permit(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[st
 def _custom(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
     # No XNCP extensions: bellows reads a non-OK status as "no features".
     return {"status": t.EmberStatus.INVALID_CALL, "reply": b""}
+
+
+# The coordinator-startup handlers register themselves on import.
+from commshub.radio import coordinator as _coordinator  # noqa: E402,F401  (after `handles`)
