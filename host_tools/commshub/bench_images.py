@@ -41,14 +41,24 @@ def _bump(v: str) -> str:
 
 
 def download(hub: Hub, via: str, image: bytes) -> dict[str, Any]:
-    """Push `image` over `via`; returns timing and the hub's heap afterwards."""
-    res = push.push(hub.link(via), image, verify_timeout=600)
+    """Push `image` over `via`; returns timing (blocks alone, and with the verify boot) and the heap."""
+    acked: list[float] = []
+    t0 = time.monotonic()
+    res = push.push(hub.link(via), image, verify_timeout=600,
+                    progress=lambda off, size: acked.append(time.monotonic()) if off >= size and not acked else None)
+    blocks_s = (acked[0] if acked else time.monotonic()) - t0
     info = hub.request("info").result
     return {"bytes": res.bytes_sent, "seconds": res.elapsed_s, "rate": res.rate_bps,
-            "block_size": res.block_size, "heap_peak": info["heap_peak"]}
+            "blocks_s": blocks_s, "blocks_rate": res.bytes_sent / blocks_s if blocks_s > 0 else 0.0,
+            "verify_s": res.elapsed_s - blocks_s, "block_size": res.block_size, "heap_peak": info["heap_peak"]}
 
 
-def raw_mqtt_throughput(broker_url: str, block_size: int, total: int, window: int = 4) -> float:
+def raw_mqtt_throughput(broker_url: str, block_size: int, total: int, window: int = 4, runs: int = 3) -> float:
+    """The broker's ceiling: the best of `runs` raw runs (one run can be 15x off on a busy machine)."""
+    return max(_raw_mqtt_run(broker_url, block_size, total, window, f"{os.getpid()}-{i}") for i in range(runs))
+
+
+def _raw_mqtt_run(broker_url: str, block_size: int, total: int, window: int, tag: str) -> float:
     """Bytes/s of paho -> broker -> paho for QoS 1 messages of `block_size`, `window` in flight.
 
     The same shape as a download (blocks of that size, a few in flight, each
@@ -67,21 +77,22 @@ def raw_mqtt_throughput(broker_url: str, block_size: int, total: int, window: in
         got[0] += 1
         done.release()
 
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{os.getpid()}")
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    topic = f"bench/blocks/{tag}"
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{tag}")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{tag}")
     for c in (sub, pub):
         c.on_connect = lambda client, *a: set_nodelay(client)
         c.connect(host, port)
         c.loop_start()
     sub.on_message = on_message
-    sub.subscribe("bench/blocks", 1)
+    sub.subscribe(topic, 1)
     time.sleep(0.3)
     block = os.urandom(block_size)
     t0 = time.perf_counter()
     for i in range(n):
         if i >= window:
             done.acquire(timeout=10)  # keep `window` in flight, like the hub's pull window
-        pub.publish("bench/blocks", block, qos=1)
+        pub.publish(topic, block, qos=1)
     while got[0] < n:
         if not done.acquire(timeout=10):
             break
@@ -131,7 +142,8 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0) -> dic
         m["raw"] = raw_mqtt_throughput(broker_url, m["block_size"], len(img))
         out["mqtt"] = m
         out["heap_budget"] = hub.board.heap_bytes
-        log(f"  MQTT download {m['rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} KiB/s")
+        log(f"  MQTT download: blocks {m['blocks_rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} KiB/s; "
+            f"with the verify boot {m['rate'] / 1024:.0f} KiB/s")
     finally:
         hub.stop()
 
@@ -168,9 +180,11 @@ def report(out: dict[str, Any]) -> list[str]:
         f"| 1 MiB image over serial at 115200 (raspberry-pi board: its filesystem holds staging and slot) | "
         f"{big['seconds']:.1f} s ({100 * big['rate'] / big['line_rate']:.1f} % of line rate) | line rate alone: "
         f"{big['bytes'] / big['line_rate']:.1f} s |",
-        f"| MQTT download, amqtt, {m['block_size']}-byte blocks, window 4, {m['bytes'] // 1024} KiB | "
-        f"{m['rate'] / 1024:.0f} KiB/s = **{100 * m['rate'] / m['raw']:.0f} %** of the broker's raw rate | "
+        f"| MQTT download, amqtt, {m['block_size']}-byte blocks, window 4, {m['bytes'] // 1024} KiB: the blocks | "
+        f"{m['blocks_rate'] / 1024:.0f} KiB/s = **{100 * m['blocks_rate'] / m['raw']:.0f} %** of the broker's raw rate | "
         f">= 80 % of raw paho -> broker -> paho, same block size and window, same run: {m['raw'] / 1024:.0f} KiB/s |",
+        f"| the same download, offer to verdict (verify boot included: {m['verify_s']:.2f} s) | "
+        f"{m['rate'] / 1024:.0f} KiB/s | |",
         f"| ECDSA P-256 verify on the MicroPython VM | median {v['median']:.1f} ms (min {v['min']:.1f}, max {v['max']:.1f}) | "
         "ESP32: expect 10-100x slower |",
         f"| live heap high-water during the downloads (emulator board) | {m['heap_peak'] / 1024:.1f} KiB | budget {out['heap_budget'] / 1024:.0f} KiB |",
@@ -188,7 +202,8 @@ def report(out: dict[str, Any]) -> list[str]:
     L += [
         "",
         "Serial throughput counts everything from the offer to the hub's verdict (the verify boot included).",
-        "MQTT: the reference publishes the same blocks QoS 1 with 4 in flight from one paho client to another.",
+        "MQTT: the reference publishes the same blocks QoS 1 with 4 in flight from one paho client to another",
+        "(best of 3 runs). \"The blocks\" is offer to the last block's answer; the verify boot follows it.",
         "",
     ]
     return L

@@ -146,10 +146,12 @@ def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            tr = link.request("image.status", timeout=1.0).result.get("transfer") or {}
+            # A short timeout: the first asks land while the hub reboots, and
+            # a long one would add its whole length to every verification.
+            tr = link.request("image.status", timeout=0.25).result.get("transfer") or {}
         except (HubTimeout, HubError) as e:
             last = e  # rebooting: no answer, or no_memory while it comes up
-            time.sleep(0.1)
+            time.sleep(0.02)
             continue
         state = tr.get("state")
         if state == "staged":
@@ -157,7 +159,7 @@ def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
         if state == "failed":
             raise PushError(str(tr.get("code", "failed")), str(tr.get("message", "verification failed")))
         last = tr
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise PushError("timeout", f"no verification verdict within {timeout:.0f} s (last: {last})")
 
 
