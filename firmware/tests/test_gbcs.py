@@ -4,18 +4,10 @@ import struct
 
 from hub.errors import HubError
 from hub.images import gbcs
-from util import raises
-
-_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-SAMPLE = _HERE + "/../../../shared/fixtures/gbcs/sample-esme-firmware-image.bin"
+from util import dcc_sample as _sample, raises
 
 
-def _sample():
-    try:
-        with open(SAMPLE, "rb") as f:
-            return f.read()
-    except OSError:
-        raise AssertionError("DCC sample image missing: expected %s (the ../shared checkout)" % SAMPLE)
+
 
 
 def _header(fc=0, hlen=None, total=1000, fid=0x0BEEF11E, hver=0x0100, extra=None, string=b"hub"):

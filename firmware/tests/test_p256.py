@@ -9,9 +9,9 @@ import hashlib
 import json
 
 from hub.crypto import p256
+from util import dcc_sample as _sample
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-SAMPLE = _HERE + "/../../../shared/fixtures/gbcs/sample-esme-firmware-image.bin"
 
 _doc = None
 
@@ -28,12 +28,6 @@ def _case(c):
     return tuple(binascii.unhexlify(c[k]) for k in ("pub", "digest", "sig"))
 
 
-def _sample():
-    try:
-        with open(SAMPLE, "rb") as f:
-            return f.read()
-    except OSError:
-        raise AssertionError("DCC sample image missing: expected %s (the ../shared checkout)" % SAMPLE)
 
 
 def test_valid_vectors_verify():

@@ -2,6 +2,19 @@
 
 import os
 
+_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+# The DCC's sample GBCS image, from ../shared beside the repo (CI always has it).
+SAMPLE = _HERE + "/../../../shared/fixtures/gbcs/sample-esme-firmware-image.bin"
+
+
+def dcc_sample():
+    """The bytes of the DCC sample image; a clear failure when ../shared is missing."""
+    try:
+        with open(SAMPLE, "rb") as f:
+            return f.read()
+    except OSError:
+        raise AssertionError("DCC sample image missing: expected %s (the ../shared checkout)" % SAMPLE)
+
 
 class RamBlockDev:
     """A RAM block device for vfs.VfsLfs2, like a small flash chip."""

@@ -6,9 +6,7 @@ This is what the HIL fixtures, the CLI's live view and the benchmarks hold.
 from __future__ import annotations
 
 import time
-from typing import Callable
-
-from .links.base import Event, Link, Reply
+from .links.base import Link, Reply
 from .links.mqtt_link import MqttLink
 from .links.serial_link import SerialLink
 from .targets import Target
@@ -90,16 +88,6 @@ class Hub:
         assert self.serial is not None
         ev = self.serial.wait_event("ready", timeout=ready_timeout, since=since)
         return ev.body
-
-    def events(self, name: str, via: str = "serial") -> list[Event]:
-        return self.link(via).events(name)
-
-    def wait_until(self, check: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise TimeoutError("condition not met in time")
-            time.sleep(step)
 
     def stop(self) -> None:
         for link in (self.mqtt, self.serial):

@@ -102,13 +102,12 @@ class SerialBoardTarget:
 
     def power_cut(self) -> None:
         if self._serial is not None:
-            self._serial.port.dtr = False
-            self._serial.port.rts = True
+            self._serial.hold_in_reset(True)
 
     def power_on(self) -> None:
         self._power_on_at = time.monotonic()
         if self._serial is not None:
-            self._serial.port.rts = False
+            self._serial.hold_in_reset(False)
 
     def wait_ready(self, timeout: float = 30.0) -> float:
         start = getattr(self, "_power_on_at", time.monotonic())

@@ -11,8 +11,18 @@ from .. import boards, instances
 from ..links.base import Link
 from ..links.mqtt_link import MqttLink
 from ..links.serial_link import SerialLink
+from ..protocol.errors import HubError, HubTimeout
 
 EXIT_OK, EXIT_HUB_ERROR, EXIT_TIMEOUT, EXIT_USAGE = 0, 2, 3, 64
+
+
+def hub_failure(e: HubError | HubTimeout) -> int:
+    """Say what went wrong with the hub on stderr; return the exit code for it."""
+    if isinstance(e, HubTimeout):
+        print(f"timeout: {e}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(f"hub error {e.code}: {e.message}", file=sys.stderr)
+    return EXIT_HUB_ERROR
 
 
 def add_link_options(p: argparse.ArgumentParser, via: bool = True) -> None:

@@ -208,12 +208,8 @@ def _on_hub(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         except push.PushError as e:
             print(f"push stopped: {e.code}: {e.message}", file=sys.stderr)
             return common.EXIT_TIMEOUT if e.code == "timeout" else common.EXIT_HUB_ERROR
-        except HubError as e:
-            print(f"hub error {e.code}: {e.message}", file=sys.stderr)
-            return common.EXIT_HUB_ERROR
-        except HubTimeout as e:
-            print(f"timeout: {e}", file=sys.stderr)
-            return common.EXIT_TIMEOUT
+        except (HubError, HubTimeout) as e:
+            return common.hub_failure(e)
 
 
 def run_push(args: argparse.Namespace) -> int:

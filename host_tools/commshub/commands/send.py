@@ -42,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
     with common.open_link(args) as link:
         try:
             reply = link.request(args.command, cmd_args or None, data)
-        except HubError as e:
-            print(f"hub error {e.code}: {e.message}", file=sys.stderr)
-            return common.EXIT_HUB_ERROR
-        except HubTimeout as e:
-            print(f"timeout: {e}", file=sys.stderr)
-            return common.EXIT_TIMEOUT
+        except (HubError, HubTimeout) as e:
+            return common.hub_failure(e)
     common.print_result(reply.result, args.json)
     if reply.data:
         print(f"(+{len(reply.data)} bytes of data)", file=sys.stderr)

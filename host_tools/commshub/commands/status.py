@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..protocol.errors import HubError, HubTimeout
 from . import common
@@ -23,8 +22,7 @@ def run(args: argparse.Namespace) -> int:
             info = link.request("info").result
             status = link.request("status").result
         except (HubError, HubTimeout) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return common.EXIT_TIMEOUT if isinstance(e, HubTimeout) else common.EXIT_HUB_ERROR
+            return common.hub_failure(e)
     merged = dict(info)
     merged.update(status)
     common.print_result(merged, args.json)

@@ -122,12 +122,11 @@ class SerialLink(Link):
                     self.on_console(text)
 
     # -- line control (reset on real boards) ---------------------------------
-    def pulse_reset(self, hold_s: float = 0.1) -> None:
-        """Hard-reset a dev board the way esptool does: RTS drives EN, DTR drives IO0."""
+    def hold_in_reset(self, hold: bool) -> None:
+        """Hold a dev board in reset (or let it run) the way esptool does: RTS drives EN
+        low, DTR (IO0) stays released so it boots the application, not the ROM loader."""
         self.port.dtr = False
-        self.port.rts = True
-        time.sleep(hold_s)
-        self.port.rts = False
+        self.port.rts = hold
 
     def close(self) -> None:
         self._closed.set()
