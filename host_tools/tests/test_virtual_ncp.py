@@ -14,6 +14,7 @@ from bellows.ezsp import EZSP
 import bellows.types as t
 import pytest
 import zigpy.config
+import zigpy.exceptions
 
 from commshub.radio import VirtualNcp
 
@@ -114,9 +115,21 @@ def test_network_init_then_form_network() -> None:
             (status,) = await ezsp.networkInit(t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS)
             assert status == t.EmberStatus.NOT_JOINED
             (status,) = await ezsp.setPolicy(
-                t.EzspPolicyId.TRUST_CENTER_POLICY, t.EzspDecisionId.ALLOW_JOINS
+                t.EzspPolicyId.TRUST_CENTER_POLICY, t.EzspDecisionBitmask.ALLOW_JOINS
             )
             assert status == t.EzspStatus.SUCCESS
+            # Like EmberZNet: no network without a security state first.
+            with pytest.raises(zigpy.exceptions.FormationFailure, match="SECURITY_STATE_NOT_SET"):
+                await ezsp.formNetwork(params)
+            state = t.EmberInitialSecurityState(
+                bitmask=t.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY
+                | t.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY,
+                preconfiguredKey=t.KeyData(b"ZigBeeAlliance09"),
+                networkKey=t.KeyData(bytes(range(16))),
+                networkKeySequenceNumber=0,
+                preconfiguredTrustCenterEui64=t.EUI64(bytes(8)),
+            )
+            assert (await ezsp.setInitialSecurityState(state))[0] == t.EmberStatus.SUCCESS
             # bellows' formNetwork waits for stackStatusHandler NETWORK_UP.
             await ezsp.formNetwork(params)
             status, node_type, got = await ezsp.getNetworkParameters()
@@ -126,6 +139,8 @@ def test_network_init_then_form_network() -> None:
             assert (await ezsp.networkState())[0] == t.EmberNetworkStatus.JOINED_NETWORK
             assert (await ezsp.getNodeId())[0] == 0x0000
             assert (await ezsp.permitJoining(60))[0] == t.EmberStatus.SUCCESS
+            status, key = await ezsp.getKey(t.EmberKeyType.CURRENT_NETWORK_KEY)
+            assert status == t.EmberStatus.SUCCESS and bytes(key.key) == bytes(range(16))
             (status, value) = await ezsp.getConfigurationValue(
                 t.EzspConfigId.CONFIG_KEY_TABLE_SIZE
             )

@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import contextlib
+import dataclasses
 import logging
+import random
+from typing import Any
 
 from bellows.ash import (
     AckFrame,
@@ -54,6 +57,62 @@ _stuff: Callable[[bytes], bytes] = AshProtocol._stuff_bytes
 _unstuff: Callable[[bytes], bytes] = AshProtocol._unstuff_bytes
 
 
+@dataclasses.dataclass
+class UartFaults:
+    """Faults injected on the NCP's UART (for hosts' HIL tests); probabilities 0..1.
+
+    `drop`: a frame the NCP sends is never written; `corrupt`: one of its bytes
+    is flipped (the host sees a bad CRC); `nak`: a good host DATA frame is
+    NAKed (and not delivered) as if it arrived damaged; `drop_rx`: a host
+    frame is lost on the way in. The `*_next` counters force the fault on the
+    next N frames regardless of the probabilities. `counts` says what happened.
+    """
+
+    drop: float = 0.0
+    corrupt: float = 0.0
+    nak: float = 0.0
+    drop_rx: float = 0.0
+    drop_next: int = 0
+    corrupt_next: int = 0
+    nak_next: int = 0
+    drop_rx_next: int = 0
+    seed: int | None = None
+    counts: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"drop": 0, "corrupt": 0, "nak": 0, "drop_rx": 0}
+    )
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def set(self, **knobs: Any) -> None:
+        """Change knobs by name (unknown names raise ValueError, nothing changes)."""
+        bad = [k for k in knobs if k not in ("drop", "corrupt", "nak", "drop_rx", "drop_next",
+                                             "corrupt_next", "nak_next", "drop_rx_next", "seed")]
+        if bad:
+            raise ValueError(f"unknown UART fault knob(s): {', '.join(bad)}")
+        for key, value in knobs.items():
+            setattr(self, key, value)
+        if "seed" in knobs:
+            self._rng = random.Random(self.seed)
+
+    def hit(self, kind: str) -> bool:
+        """Whether fault `kind` strikes this frame (and count it)."""
+        forced = getattr(self, f"{kind}_next")
+        if forced > 0:
+            setattr(self, f"{kind}_next", forced - 1)
+        elif not (getattr(self, kind) and self._rng.random() < getattr(self, kind)):
+            return False
+        self.counts[kind] += 1
+        return True
+
+    def damage(self, raw: bytes) -> bytes:
+        """`raw` with one byte (not the flag) flipped."""
+        pos = self._rng.randrange(max(1, len(raw) - 1))
+        out = bytearray(raw)
+        out[pos] ^= 0x55
+        return bytes(out)
+
+
 class AshNcpLink:
     """One ASH link, NCP side, over an asyncio (reader, writer) pair.
 
@@ -66,13 +125,15 @@ class AshNcpLink:
     def __init__(
         self,
         reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        writer: Any,
         on_data: Callable[[bytes], None],
         on_reset: Callable[[], None] | None = None,
         *,
         t_rx_ack: float = T_RX_ACK,
         max_tries: int = MAX_TRIES,
+        faults: UartFaults | None = None,
     ) -> None:
+        self.faults = faults if faults is not None else UartFaults()
         self._reader = reader
         self._writer = writer
         self._on_data = on_data
@@ -106,7 +167,17 @@ class AshNcpLink:
         if self._writer.is_closing():
             return
         LOGGER.debug("NCP sends %r", frame)
-        self._writer.write(_stuff(frame.to_bytes()) + bytes([Reserved.FLAG]))
+        if self.faults.hit("drop"):
+            return
+        raw = _stuff(frame.to_bytes())
+        if self.faults.hit("corrupt"):
+            raw = self.faults.damage(raw)
+        self._writer.write(raw + bytes([Reserved.FLAG]))
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes to the host as they are (fault injection, line noise)."""
+        if not self._writer.is_closing():
+            self._writer.write(bytes(data))
 
     def send_rstack(self, code: t.NcpResetCode = t.NcpResetCode.RESET_POWER_ON) -> None:
         """Send RSTACK (e.g. unsolicited at power-on, as zigbeed does) and restart."""
@@ -224,6 +295,8 @@ class AshNcpLink:
                     self._discarding = True
 
     def _frame_bytes(self, raw: bytes) -> None:
+        if self.faults.hit("drop_rx"):
+            return
         try:
             data = _unstuff(raw)
             frame = parse_frame(data)
@@ -254,7 +327,9 @@ class AshNcpLink:
     def _data(self, frame: DataFrame) -> None:
         if self.failed:
             return
-        if frame.frm_num == self._rx_seq:
+        if frame.frm_num == self._rx_seq and self.faults.hit("nak"):
+            self._reject()
+        elif frame.frm_num == self._rx_seq:
             self._rx_seq = (self._rx_seq + 1) % 8
             self._rejecting = False
             self.stats["rx_data"] += 1

@@ -1,4 +1,4 @@
-"""A virtual EZSP NCP (EmberZNet-like coordinator radio) over ASH, on TCP.
+"""A virtual EZSP NCP (an EmberZNet-like radio) over ASH, on TCP, a file descriptor or a pty.
 
 Frames are built and parsed with bellows' command schemas for the configured
 protocol version (`bellows.ezsp.EZSP._BY_VERSION[v].COMMANDS`: name ->
@@ -7,9 +7,14 @@ RSTACK, `version` in the legacy frame `[seq, fc, id8]`, answered in the
 legacy frame with our version; then everything in the extended frame
 `[seq, fc_lo, fc_hi, id_lo, id_hi]`. Commands without a handler are answered
 with `invalidCommand` (0x0058) so the host fails fast instead of timing out.
-Network state (EUI-64, config, formed network) lives in the `VirtualNcp` and
-survives reconnects and resets; the link and the negotiated frame format are
-per connection.
+
+State is split as on a real NCP: `tokens` (the network it formed or joined,
+its keys; the TC's device key table) survive resets, everything else is RAM
+and is lost when the host sends RST or `reset_ncp()` reboots it; after a
+reboot the network is down until the host calls `networkInit`. The NCP is a
+radio on a `VirtualAir` (its own private air if none is given); the command
+handlers live in `network`, `security`, `messaging`, `basics` and (A2's)
+`coordinator`, registered with `handles`.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ import asyncio
 from collections.abc import Callable
 import dataclasses
 import logging
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from bellows.ezsp import EZSP
 import bellows.types as t
 
-from commshub.radio.ash_ncp import AshNcpLink
+from commshub.radio.ash_ncp import AshNcpLink, UartFaults
+from commshub.radio.transport import FdStream, open_pty_pair
+
+if TYPE_CHECKING:
+    from commshub.radio.air import VirtualAir
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,83 +64,154 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
 
 @dataclasses.dataclass
 class NetworkState:
-    """What the NCP's tokens would hold about the network it is on."""
+    """What the NCP's tokens hold about the network it formed or joined."""
 
     parameters: t.EmberNetworkParameters
     node_type: t.EmberNodeType = t.EmberNodeType.COORDINATOR
     node_id: int = 0x0000
+    network_key: bytes = bytes(16)
+    network_key_seq: int = 0
+    link_key: bytes = bytes(16)  # our link key with the trust centre
+    trust_center: t.EUI64 | None = None
+    parent: t.EUI64 | None = None  # end devices: the router/coordinator they poll
 
 
 class VirtualNcp:
-    """An EZSP NCP answering a host (bellows, zigpy) over ASH on TCP."""
+    """An EZSP NCP answering one host (bellows, zigpy, the hub) at a time."""
 
     def __init__(
         self,
         *,
-        eui64: t.EUI64 | str = DEFAULT_EUI64,
+        eui64: t.EUI64 | str | bytes = DEFAULT_EUI64,
         protocol_version: int = 8,
         startup_rstack_delay: float | None = None,
         t_rx_ack: float = 1.6,
+        air: VirtualAir | None = None,
     ) -> None:
         """`startup_rstack_delay`: send an unsolicited RSTACK that long after a
         host connects (zigbeed does; bellows on `socket://` then skips its own
         reset and the 2 s wait for it). None: wait for the host's RST, like a
-        USB dongle."""
+        USB dongle. `air`: the VirtualAir this radio is on (default: a private one)."""
         if protocol_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"EZSP v{protocol_version} not supported (8 to 13)")
-        self.eui64 = t.EUI64.convert(eui64) if isinstance(eui64, str) else eui64
+        self.eui64 = to_eui64(eui64)
         self.protocol_version = protocol_version
         self.startup_rstack_delay = startup_rstack_delay
         self.t_rx_ack = t_rx_ack
         cmds = EZSP._BY_VERSION[protocol_version].COMMANDS
         self.commands: dict[str, tuple[int, Any, Any]] = cmds
         self.by_id: dict[int, str] = {cid: name for name, (cid, _, _) in cmds.items()}
-        self.config: dict[int, int] = {}
-        self.policies: dict[int, int] = {}
-        self.values: dict[int, bytes] = {}
-        self.endpoints: dict[int, bytes] = {}
-        self.security_state: t.EmberInitialSecurityState | None = None
-        self.network: NetworkState | None = None
-        self.permit_joining_s = 0
+        # Tokens: survive NCP resets.
+        self.tokens: NetworkState | None = None
+        self.key_table: dict[t.EUI64, bytes] = {}  # as trust centre: devices' link keys
+        self.faults = UartFaults()
         self.received: list[str] = []  # command names, in order (tests, debugging)
         self.unhandled: list[str] = []
         self._link: AshNcpLink | None = None
         self._last_seq = 0
         self._callbacks: list[bytes] = []
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        self._streams: list[FdStream] = []
+        self._pty_slaves: list[int] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reboot()
+        if air is None:
+            from commshub.radio.air import VirtualAir
+
+            air = VirtualAir()
+        self.air = air
+        air.attach(self)
+
+    def _reboot(self) -> None:
+        """Lose everything a real NCP keeps in RAM (config, policies, transient keys, ...)."""
+        self.config: dict[int, int] = {}
+        self.policies: dict[int, int] = {}
+        self.values: dict[int, bytes] = {}
+        self.endpoints: dict[int, bytes] = {}
+        self.security_state: t.EmberInitialSecurityState | None = None
+        self.up = False
+        self.permit_until = 0.0  # air time until which we accept joiners
+        self.transient_keys: dict[t.EUI64, tuple[bytes, float]] = {}  # key, expiry (air time)
+        self.aps_seq = 0
+        self.joining = False
+        self.ram: dict[str, Any] = {}  # other per-boot state of the handler modules
+        for task in list(getattr(self, "_air_tasks", ())):
+            task.cancel()
+        self._air_tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def network(self) -> NetworkState | None:
+        """The network we are up on, or None (not formed/joined, or not initialised since boot)."""
+        return self.tokens if self.up else None
+
+    @property
+    def node_id(self) -> int:
+        """Our short address (0xFFFE when not on a network)."""
+        return self.tokens.node_id if self.tokens and self.up else 0xFFFE
+
+    def __repr__(self) -> str:
+        return f"<VirtualNcp {self.eui64} 0x{self.node_id:04X}>"
 
     # -- transport ------------------------------------------------------------
 
     async def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
         """Listen for a host on TCP (`socket://host:port` in bellows); port 0 picks one."""
-        self._server = await asyncio.start_server(self._connection, host, port)
-        return self._server
+        server = await asyncio.start_server(self._connection, host, port)
+        self._servers.append(server)
+        return server
 
     @property
     def port(self) -> int:
-        """The TCP port `serve_tcp` listens on."""
-        assert self._server is not None, "serve_tcp() first"
-        return self._server.sockets[0].getsockname()[1]
+        """The TCP port the first `serve_tcp` listens on."""
+        assert self._servers, "serve_tcp() first"
+        return self._servers[0].sockets[0].getsockname()[1]
+
+    def serve_fd(self, fd: int) -> None:
+        """Be the NCP on a byte stream file descriptor (e.g. a pty master: a board's radio UART).
+
+        A pty whose other side is closed and opened again (a board rebooting)
+        keeps being served. The fd is ours to close from then on."""
+        stream = FdStream(fd)
+        self._streams.append(stream)
+        self._spawn(self._connection(stream.reader, stream))
+
+    def open_pty(self) -> str:
+        """A new pty with this NCP on its master side; returns the slave's path (for bellows)."""
+        master, slave = open_pty_pair()
+        self._pty_slaves.append(slave)  # held open so the master never sees EIO
+        self.serve_fd(master)
+        return os.ttyname(slave)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
-        """Stop listening and drop the current host."""
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
+        """Stop listening, drop the current host, stop radio activity."""
+        for server in self._servers:
+            server.close()
+        for stream in self._streams:
+            stream.close()
+        for task in [*self._tasks, *self._air_tasks]:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2.0)
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
+        for fd in self._pty_slaves:
+            os.close(fd)
+        self._servers, self._streams, self._pty_slaves = [], [], []
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: Any) -> None:
         if self._link is not None:  # one host at a time: the newest wins
             self._link.close()
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        link = AshNcpLink(reader, writer, self._on_frame, t_rx_ack=self.t_rx_ack)
+        link = AshNcpLink(reader, writer, self._on_frame, self._host_reset,
+                          t_rx_ack=self.t_rx_ack, faults=self.faults)
         self._link = link
         if self.startup_rstack_delay is not None:
             loop = asyncio.get_running_loop()
@@ -144,6 +225,31 @@ class VirtualNcp:
             if self._link is link:
                 self._link = None
             writer.close()
+
+    def _host_reset(self) -> None:
+        # An ASH RST reboots a real NCP: RAM state goes, tokens stay.
+        self.air.node_down(self, "host reset")
+        self._reboot()
+
+    def reset_ncp(self, code: t.NcpResetCode = t.NcpResetCode.RESET_SOFTWARE) -> None:
+        """The NCP resets under its host: RSTACK to the host, RAM state lost, tokens kept."""
+        self.air.node_down(self, "ncp reset")
+        self._reboot()
+        self.air.emit("reset", src=self, status=code.name)
+        if self._link is not None:
+            self._link.send_rstack(code)
+
+    def inject_raw(self, data: bytes) -> None:
+        """Write raw bytes to the host, as if the NCP (or line noise) sent them."""
+        if self._link is not None:
+            self._link.write_raw(data)
+
+    def start(self, coro: Any) -> asyncio.Task[Any]:
+        """Run radio activity (a join, a transmission) that a reboot cancels."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._air_tasks.add(task)
+        task.add_done_callback(self._air_tasks.discard)
+        return task
 
     # -- EZSP -----------------------------------------------------------------
 
@@ -203,157 +309,32 @@ class VirtualNcp:
 
     def send_callback(self, name: str, **values: Any) -> None:
         """Send an asynchronous callback now (outside a command), if a host is connected."""
-        if self._link is not None:
+        if self._link is not None and name in self.commands:
             self._link.send(self._frame(self._last_seq, FC_ASYNC_CALLBACK, name, values))
 
-
-# -- handlers -----------------------------------------------------------------
-# Each gets (ncp, parsed request or None, raw request payload) and returns the
-# response fields by name; `ncp.callback(...)` queues callbacks after it.
-
-OK = t.EmberStatus.SUCCESS
-EZSP_OK = t.EzspStatus.SUCCESS
-DEFAULT_CONFIG: dict[int, int] = {
-    t.EzspConfigId.CONFIG_KEY_TABLE_SIZE: 4,
-    t.EzspConfigId.CONFIG_ADDRESS_TABLE_SIZE: 8,
-    t.EzspConfigId.CONFIG_MAX_END_DEVICE_CHILDREN: 32,
-    t.EzspConfigId.CONFIG_STACK_PROFILE: 2,
-    t.EzspConfigId.CONFIG_SECURITY_LEVEL: 5,
-    t.EzspConfigId.CONFIG_PACKET_BUFFER_COUNT: 255,
-}
+    def stack_status(self, status: t.EmberStatus) -> None:
+        """Tell the host about a network change (stackStatusHandler)."""
+        self.send_callback("stackStatusHandler", status=status)
 
 
-@handles("version")
-def _version(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    return {
-        "protocolVersion": ncp.protocol_version,
-        "stackType": STACK_TYPE_MESH,
-        "stackVersion": STACK_VERSIONS[ncp.protocol_version],
-    }
+def to_eui64(value: t.EUI64 | str | bytes) -> t.EUI64:
+    """An EUI-64 from zigpy's colon form, 16 hex digits (big-endian, as printed) or an EUI64."""
+    if isinstance(value, t.EUI64):
+        return value
+    if isinstance(value, str):
+        text = value.replace(":", "").replace("-", "")
+        if len(text) != 16:
+            raise ValueError(f"EUI-64 must be 16 hex digits: {value!r}")
+        return t.EUI64(bytes.fromhex(text)[::-1])
+    if len(value) != 8:
+        raise ValueError("EUI-64 must be 8 bytes")
+    return t.EUI64(bytes(value)[::-1])  # bytes as printed (big-endian)
 
 
-@handles("nop")
-def _nop(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> None:
-    return None
-
-
-@handles("getEui64")
-def _eui64(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    return {"eui64": ncp.eui64}
-
-
-@handles("getNodeId")
-def _node_id(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    return {"nodeId": ncp.network.node_id if ncp.network else 0xFFFE}
-
-
-@handles("getConfigurationValue")
-def _get_config(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    cid = int(args["configId"])
-    return {"status": EZSP_OK, "value": ncp.config.get(cid, DEFAULT_CONFIG.get(cid, 0))}
-
-
-@handles("setConfigurationValue")
-def _set_config(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    ncp.config[int(args["configId"])] = int(args["value"])
-    return {"status": EZSP_OK}
-
-
-@handles("setPolicy")
-def _set_policy(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    ncp.policies[int(args["policyId"])] = int(args["decisionId"])
-    return {"status": EZSP_OK}
-
-
-@handles("getValue")
-def _get_value(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    vid = int(args["valueId"])
-    if vid == t.EzspValueId.VALUE_VERSION_INFO:
-        ver = STACK_VERSIONS[ncp.protocol_version]
-        digits = [(ver >> s) & 0xF for s in (12, 8, 4, 0)]
-        # build (u16), major, minor, patch, special, type (GA = 0xAA)
-        value = bytes([0, 0, *digits, 0xAA])
-    elif vid in ncp.values:
-        value = ncp.values[vid]
-    else:
-        return {"status": t.EzspStatus.ERROR_INVALID_ID, "value": b""}
-    return {"status": EZSP_OK, "value": value}
-
-
-@handles("setValue")
-def _set_value(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    ncp.values[int(args["valueId"])] = bytes(args["value"])
-    return {"status": EZSP_OK}
-
-
-@handles("networkState")
-def _network_state(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    joined = t.EmberNetworkStatus.JOINED_NETWORK
-    return {"status": joined if ncp.network else t.EmberNetworkStatus.NO_NETWORK}
-
-
-@handles("networkInit")
-def _network_init(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    if ncp.network is None:
-        return {"status": t.EmberStatus.NOT_JOINED}
-    ncp.callback("stackStatusHandler", status=t.EmberStatus.NETWORK_UP)
-    return {"status": OK}
-
-
-@handles("getNetworkParameters")
-def _network_params(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    if ncp.network is None:
-        return {
-            "status": t.EmberStatus.NOT_JOINED,
-            "nodeType": t.EmberNodeType.UNKNOWN_DEVICE,
-            "parameters": t.EmberNetworkParameters.deserialize(bytes(20))[0],
-        }
-    return {"status": OK, "nodeType": ncp.network.node_type, "parameters": ncp.network.parameters}
-
-
-@handles("addEndpoint")
-def _add_endpoint(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    # The cluster lists are AnonymousLists: keep the raw descriptor.
-    ncp.endpoints[raw[0]] = bytes(raw)
-    return {"status": EZSP_OK}
-
-
-@handles("setInitialSecurityState")
-def _security(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    ncp.security_state = args["state"]
-    return {"status": OK}
-
-
-@handles("formNetwork")
-def _form(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    if ncp.network is not None:
-        return {"status": t.EmberStatus.INVALID_CALL}
-    ncp.network = NetworkState(parameters=args["parameters"])
-    ncp.callback("stackStatusHandler", status=t.EmberStatus.NETWORK_UP)
-    return {"status": OK}
-
-
-@handles("permitJoining")
-def _permit(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    assert args is not None
-    if ncp.network is None:
-        return {"status": t.EmberStatus.INVALID_CALL}
-    ncp.permit_joining_s = int(args["duration"])
-    return {"status": OK}
-
-
-@handles("customFrame")
-def _custom(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str, Any]:
-    # No XNCP extensions: bellows reads a non-OK status as "no features".
-    return {"status": t.EmberStatus.INVALID_CALL, "reply": b""}
-
-
-# The coordinator-startup handlers register themselves on import.
-from commshub.radio import coordinator as _coordinator  # noqa: E402,F401  (after `handles`)
+# The handler modules register themselves on import; ours after A2's
+# coordinator bookkeeping so that the modelled commands win.
+from commshub.radio import coordinator as _coordinator  # noqa: E402,F401
+from commshub.radio import basics as _basics  # noqa: E402,F401
+from commshub.radio import network as _network  # noqa: E402,F401
+from commshub.radio import security as _security  # noqa: E402,F401
+from commshub.radio import messaging as _messaging  # noqa: E402,F401
