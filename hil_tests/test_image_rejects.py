@@ -127,6 +127,25 @@ def test_blocks_it_did_not_ask_for_are_refused_and_change_nothing(hub, via, unto
     assert res.resumed_from >= off + n and res.result["done"]
 
 
+def test_quiet_blocks_are_answered_only_when_they_fail(hub, via, untouched):
+    image = image_for(hub)
+    link = hub.link(via)
+    ans = link.request("image.offer", {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}).result
+    (o0, n0), (o1, n1), *_ = ans["need"]
+    quiet = link.submit("image.block", {"offset": o0, "ack": False}, image[o0:o0 + n0])
+    with pytest.raises(HubError) as e:  # the same block again, quiet too: refused, and that is answered
+        link.request("image.block", {"offset": o0, "ack": False}, image[o0:o0 + n0])
+    assert e.value.code == "bad_args"
+    with pytest.raises(HubError) as e:
+        link.request("image.block", {"offset": o1, "ack": "no"}, image[o1:o1 + n1])
+    assert e.value.code == "bad_args"  # and the block was not taken:
+    after = link.request("image.block", {"offset": o1}, image[o1:o1 + n1]).result
+    assert after["offset"] == o1 + n1  # the quiet block was stored
+    # Answers come in order: had the quiet block been answered, it would be here by now.
+    assert not quiet.done
+    quiet.forget()
+
+
 def test_only_one_transfer_at_a_time(hub, untouched):
     a, b = image_for(hub), image_for(hub, note="another one")
     hub.request("image.offer", {"size": len(a), "hash": hashlib.sha256(a).hexdigest()})

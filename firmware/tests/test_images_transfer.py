@@ -64,7 +64,7 @@ def test_offer_lists_a_window_of_blocks():
     data = _data(10000)
     a = t.offer(len(data), _hash(data), 1024)
     assert a["offset"] == 0 and a["block_size"] == 1024 and a["done"] is False
-    assert a["need"] == [[0, 1024], [1024, 1024], [2048, 1024], [3072, 1024]]
+    assert a["need"] == [[k * 1024, 1024] for k in range(T.WINDOW)] and T.WINDOW == 8
 
 
 def test_block_size_default_and_clamp():
@@ -80,7 +80,7 @@ def test_blocks_not_asked_for_are_refused_and_change_nothing():
     t.offer(len(data), _hash(data), 1024)
     t.block(0, data[:1024])
     before = (dict(t.rec), t.need())
-    for off, n in ((0, 1024), (1, 1024), (1024 * 5, 1024), (9000, 10), (-1024, 1024), (1024, 1000)):
+    for off, n in ((0, 1024), (1, 1024), (1024 * 9, 1024), (9000, 10), (-1024, 1024), (1024, 1000)):
         e = raises(HubError, t.block, off, data[max(off, 0):max(off, 0) + n])
         assert e.code == "bad_args", (off, n)
     assert (t.rec, t.need()) == before
@@ -88,15 +88,15 @@ def test_blocks_not_asked_for_are_refused_and_change_nothing():
 
 def test_out_of_order_within_the_window_is_taken():
     _, t, _ = _mk()
-    data = _data(5000)
+    data = _data(12000)
     t.offer(len(data), _hash(data), 1024)
     t.block(2048, data[2048:3072])
     assert t.rec["offset"] == 0
-    assert t.need() == [[0, 1024], [1024, 1024], [3072, 1024]]
+    assert t.need() == [[0, 1024], [1024, 1024]] + [[k * 1024, 1024] for k in range(3, 8)]
     t.block(0, data[:1024])
     t.block(1024, data[1024:2048])
     assert t.rec["offset"] == 3072
-    assert t.need() == [[3072, 1024], [4096, 904]]
+    assert t.need() == [[k * 1024, 1024] for k in range(3, 11)]
 
 
 def test_last_block_completes_and_file_matches():

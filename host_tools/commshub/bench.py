@@ -243,7 +243,7 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
         from . import bench_images
 
         log("benchmark: firmware images")
-        images = bench_images.run(amqtt.url, log)
+        images = bench_images.run(amqtt.url, log, broker_pid=amqtt.proc.pid if amqtt.proc else None)
         for b in boards_to_run:
             r = bench_board(b, amqtt.url, pings, boots, log)
             r["broker"] = "amqtt"

@@ -1,8 +1,8 @@
 """push.py against a TEST DOUBLE of the transfer protocol.
 
 `FakeImageHub` below is NOT the hub: it is a few lines acting out the
-offer/block/need rules of docs/IMAGES.md section 4 (window of 4 blocks,
-refusing blocks it did not ask for, resuming from persisted progress, a
+offer/block/need rules of docs/IMAGES.md section 4 (window of 8 blocks,
+quiet blocks answered only when they fail, refusing blocks it did not ask for, resuming from persisted progress, a
 verification verdict after the last block), so the host side's window, resume
 and retry logic can be tested without firmware. The real image service is the
 firmware; the end-to-end tests of push() against it are in the HIL suite.
@@ -32,7 +32,7 @@ class FakeImageHub(Link):
 
     name = "fake"
 
-    def __init__(self, verdict: str | None = None, window: int = 4) -> None:
+    def __init__(self, verdict: str | None = None, window: int = 8) -> None:
         super().__init__(timeout=0.3)
         self.verdict = verdict  # an IMAGES.md verification error code, or None for success
         self.window = window
@@ -41,6 +41,7 @@ class FakeImageHub(Link):
         self.drop_answer_to: set[int] = set()  # block offsets whose answer gets lost (once each)
         self.lose_request_for: set[int] = set()  # block offsets whose request never arrives (once each)
         self.max_in_flight = 0
+        self.quiet = 0  # quiet blocks taken without an answer
         self.calls: list[tuple[str, dict]] = []
         # Answers travel back after a short delay, as over a wire, so requests really overlap.
         self._answers: queue.Queue = queue.Queue()
@@ -67,6 +68,9 @@ class FakeImageHub(Link):
             outcome: Reply | HubError = Reply(command, self._handle(command, args, data))
         except HubError as e:
             outcome = e
+        if isinstance(outcome, Reply) and args.get("ack") is False and not outcome.result["done"]:
+            self.quiet += 1
+            return  # a quiet block that succeeded: no answer
         if command == "image.block" and args["offset"] in self.drop_answer_to:
             self.drop_answer_to.discard(args["offset"])
             return
@@ -147,11 +151,24 @@ def test_push_delivers_the_file_keeping_the_window_full() -> None:
     assert hub.max_in_flight == 4 and res.rate_bps > 0
 
 
+def test_quiet_blocks_share_an_answer_and_a_lost_one_is_sent_again_without_a_resync() -> None:
+    hub, data = FakeImageHub(), _image()
+    hub.lose_request_for = {1 * BLOCK}  # a quiet block (the 2nd of a burst) that never arrives
+    res = push.push(hub, data, window=8, ack_every=4)
+    assert hub.transfer["image"] == data and res.resyncs == 0
+    assert [c for c, _ in hub.calls].count("image.offer") == 1
+    blocks = [a for c, a in hub.calls if c == "image.block"]
+    answered = [a for a in blocks if a.get("ack") is not False]
+    assert hub.quiet >= len(blocks) - len(answered) - 2 > 0  # all quiet ones but the lost one (and its follower)
+    assert len(answered) <= len(blocks) // 2  # about one answer per ack_every blocks
+    assert [a["offset"] for a in blocks].count(1 * BLOCK) == 2  # the lost one, once more
+
+
 def test_push_resumes_from_the_hubs_persisted_offset() -> None:
     hub, data = FakeImageHub(), _image()
     hub.drop_answer_to = {20 * BLOCK}
     with pytest.raises(push.PushError, match="timeout"):
-        push.push(hub, data, max_resyncs=0)  # gives up at the first lost answer
+        push.push(hub, data, max_resyncs=0, ack_every=1)  # gives up at the first lost answer
     res = push.push(hub, data)
     assert res.resumed_from == 16 * BLOCK and res.bytes_sent == len(data) - 16 * BLOCK
     assert hub.transfer["image"] == data
@@ -161,7 +178,7 @@ def test_lost_requests_and_answers_are_retried_by_re_offering() -> None:
     hub, data = FakeImageHub(), _image()
     hub.lose_request_for = {3 * BLOCK}
     hub.drop_answer_to = {30 * BLOCK}
-    res = push.push(hub, data, timeout=0.2)
+    res = push.push(hub, data, timeout=0.2, ack_every=1)  # every block answered: each loss is a resync
     assert hub.transfer["image"] == data and res.resyncs == 2
     assert [c for c, _ in hub.calls].count("image.offer") == 3
 
@@ -177,7 +194,7 @@ def test_another_transfer_in_progress_is_busy() -> None:
     hub = FakeImageHub()
     hub.drop_answer_to = {0}
     with pytest.raises(push.PushError):
-        push.push(hub, _image(5000), max_resyncs=0)
+        push.push(hub, _image(20000), max_resyncs=0, ack_every=1)  # stops with most of it still to send
     with pytest.raises(push.PushError) as e:
         push.push(hub, _image(6000))
     assert e.value.code == "busy" and "image abort" in e.value.message

@@ -3,13 +3,18 @@
 Table-driven to keep its code small on the heap: each command takes only the
 listed arguments and passes them (None when absent; the service checks them)
 in that order, plus the frame's data for image.block.
+
+image.block with `"ack": false` is quiet: it gets no reply unless it fails or
+completes the file, so a head-end can stream several blocks per answer
+(docs/IMAGES.md, section 4).
 """
 
-from hub.control.registry import only
+from hub.control.registry import SILENT, only
+from hub.errors import bad_args
 
 _SPEC = (
     ("image.offer", ("size", "hash", "block_size"), "offer"),
-    ("image.block", ("offset",), "block"),
+    ("image.block", ("offset", "ack"), "block"),
     ("image.status", (), "status"),
     ("image.activate", ("hash", "at", "confirm_s"), "activate"),
     ("image.cancel", (), "cancel"),
@@ -18,13 +23,17 @@ _SPEC = (
 )
 
 
-def _handler(fn, keys, with_data):
+def _handler(fn, keys, block):
     def h(args, data):
         only(args, *keys)
         a = [args.get(k) for k in keys]
-        if with_data:
-            a.append(data)
-        return fn(*a)
+        if not block:
+            return fn(*a)
+        ack = a[1]
+        if ack is not None and type(ack) is not bool:
+            raise bad_args("ack must be true or false")
+        r = fn(a[0], data)
+        return SILENT if ack is False and not r["done"] else r
 
     return h
 

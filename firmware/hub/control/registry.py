@@ -5,6 +5,10 @@ Every link ends here, so a command behaves the same whichever link carried it.
 
 from hub.errors import HubError, bad_args
 
+# A handler's "no reply": a quiet command that succeeded (image.block with
+# ack false). Links send nothing for it; errors are always answered.
+SILENT = (None, False)
+
 
 class Registry:
     def __init__(self, log=None, after=None):
@@ -16,7 +20,8 @@ class Registry:
     def register(self, name, handler):
         """Register handler(args: dict, data: memoryview|None) for `name`.
 
-        The handler returns a result dict, or (result, data) to send bytes.
+        The handler returns a result dict, (result, data) to send bytes, or
+        SILENT for no reply at all.
         """
         self.handlers[name] = handler
 

@@ -259,6 +259,8 @@ class MqttLink:
         if cid in self.dedupe:
             self.dups += 1
             r = self.dedupe.get(cid)
+            if r == ():  # a quiet command: its duplicate is quiet too
+                return
             if r is None:
                 r = ("rsp", envelope.rsp_err(cid, cmd, "not_found",
                                             "duplicate id: stored response dropped, not run again"))
@@ -266,6 +268,9 @@ class MqttLink:
             return
         try:
             result, out = self.reg.dispatch(cmd, args, data)
+            if out is False:  # SILENT: a quiet command that succeeded
+                self.dedupe.put(cid, (), 0)
+                return
             if out:
                 r = ("rsp/bin", envelope.rsp_bin(cid, cmd, result, out))
             else:

@@ -86,7 +86,8 @@ class SerialLink:
         except HubError as e:
             await self._error(seq, name, e.code, e.message)
             return
-        await self._send(frame.RESPONSE, seq, name, dumps(result), out)
+        if out is not False:  # False: SILENT, a quiet command that succeeded
+            await self._send(frame.RESPONSE, seq, name, dumps(result), out)
 
     async def rx_loop(self):
         """Read, decode and answer requests forever."""

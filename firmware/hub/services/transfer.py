@@ -26,7 +26,7 @@ import os
 from hub.errors import HubError, bad_args
 from hub.services.store import join
 
-WINDOW = 4
+WINDOW = 8
 BLOCK = 2048
 BLOCK_MIN = 256
 BLOCK_MAX = 3072

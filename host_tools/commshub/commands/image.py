@@ -98,7 +98,9 @@ def _register_online(acts: argparse._SubParsersAction) -> None:
                          "Run it again after an interruption: the hub resumes where it got to.",
                          epilog=codes)
     pu.add_argument("file")
-    pu.add_argument("--window", type=int, default=4, help="blocks in flight (default 4, the hub's window)")
+    pu.add_argument("--window", type=int, default=push.WINDOW, help="blocks in flight (default 8, the hub's window)")
+    pu.add_argument("--ack-every", type=int, default=push.ACK_EVERY,
+                    help="blocks per answer from the hub (default 4; 1 answers every block)")
     pu.add_argument("--block-size", type=int, help="propose a block size (the hub decides)")
     pu.add_argument("--verify-timeout", type=float, default=120.0,
                     help="seconds to wait for the hub to verify the image after the last block (default 120)")
@@ -217,7 +219,8 @@ def run_push(args: argparse.Namespace) -> int:
 
     def action(link: Any) -> int:
         with push_progress(len(data)) as update:
-            res = push.push(link, data, update, window=args.window, block_size=args.block_size,
+            res = push.push(link, data, update, window=args.window, ack_every=args.ack_every,
+                            block_size=args.block_size,
                             verify_timeout=args.verify_timeout)
         resumed = f", resumed at {res.resumed_from}" if res.resumed_from else ""
         console().print(f"[bold green]transferred[/] {res.size} bytes over {link.name} in {res.elapsed_s:.2f} s "

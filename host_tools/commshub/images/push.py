@@ -4,7 +4,10 @@ The hub pulls: `image.offer` {size, hash} is answered with where to resume and
 which blocks it needs next; every `image.block` answer lists the next ones.
 `push()` keeps up to `window` requested blocks in flight, resumes from the
 hub's persisted offset, and after a timeout or a refused block re-offers the
-same file (the hub answers with where it really is). Any other hub error stops
+same file (the hub answers with where it really is). Only every `ack_every`-th
+block (and the last one sent in a burst) asks for an answer; the others go
+with `"ack": false` and are answered only if they fail. Half the messages
+through the broker are answers otherwise, and each costs the hub a reply. Any other hub error stops
 the push with the hub's code (`bad_signature`, `downgrade`, `busy`, ...).
 
 Works over any `Link` (serial or MQTT): the same service answers both.
@@ -25,6 +28,8 @@ from ..protocol.errors import HubError, HubTimeout
 from . import gbcs
 
 Progress = Callable[[int, int], None]
+WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need`
+ACK_EVERY = 4  # blocks per answer
 # Errors that mean "the hub and we disagree about where the transfer is": re-offer and carry on.
 RESYNC_CODES = frozenset({"bad_args", "bad_crc", "bad_frame", "no_memory"})
 # The hub had no heap for that one command (PROTOCOL.md): it changed nothing, so wait a little and retry.
@@ -65,20 +70,21 @@ class PushResult:
         return self.bytes_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int = 4,
-         block_size: int | None = None, timeout: float | None = None, verify_timeout: float = 120.0,
-         max_resyncs: int = 8) -> PushResult:
+def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int = WINDOW,
+         ack_every: int = ACK_EVERY, block_size: int | None = None, timeout: float | None = None,
+         verify_timeout: float = 120.0, max_resyncs: int = 8) -> PushResult:
     """Transfer `image` (a whole GBCS file) to the hub; returns when the hub says `done`.
 
     `progress(offset, size)` is called with the hub's acknowledged offset.
-    `window` caps blocks in flight (the hub lists at most 4). `block_size`
+    `window` caps blocks in flight (the hub lists at most 8); `ack_every`
+    blocks share one answer (1: every block is answered). `block_size`
     proposes one (the hub decides). `timeout` is per block (default: the
     link's); the answer to the last block waits up to `verify_timeout`, since
     it carries the verification. `max_resyncs` consecutive re-offers without
     progress end the push with PushError("timeout" or the hub's code).
     """
-    if window < 1:
-        raise ValueError("window must be at least 1")
+    if window < 1 or ack_every < 1:
+        raise ValueError("window and ack_every must be at least 1")
     size = len(image)
     try:
         mi_hash: str | None = gbcs.parse_image(image).mi_hash
@@ -89,25 +95,34 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
                      block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
     answer, failures = offer, 0
-    in_flight: OrderedDict[int, tuple[Ticket, int]] = OrderedDict()  # offset -> (ticket, length)
+    # offset -> (ticket, length, answered): quiet blocks are in flight until an answered one after them
+    in_flight: OrderedDict[int, tuple[Ticket, int, bool]] = OrderedDict()
     while not answer.get("done"):
         need = [(int(o), int(n)) for o, n in answer.get("need") or []]
         if not need and not in_flight:
             if int(answer.get("offset", 0)) >= size:
                 break  # the hub already holds it all (an earlier push got this far)
             raise PushError("protocol", f"the hub needs nothing but is not done: {answer!r}")
-        for off, n in need:
-            if off not in in_flight and len(in_flight) < window:
-                if not (0 <= off < size and n > 0):
-                    raise PushError("protocol", f"the hub asked for [{off}, {n}] of a {size}-byte file")
-                in_flight[off] = (link.submit("image.block", {"offset": off}, image[off:off + n]), n)
-                res.blocks_sent += 1
-                res.bytes_sent += min(n, size - off)
-        off, (ticket, n) = next(iter(in_flight.items()))
+        burst = [(off, n) for off, n in need if off not in in_flight][:max(0, window - len(in_flight))]
+        for i, (off, n) in enumerate(burst):
+            if not (0 <= off < size and n > 0):
+                raise PushError("protocol", f"the hub asked for [{off}, {n}] of a {size}-byte file")
+            # Answered: every ack_every-th, the burst's last (so one answer is always awaited), the file's last.
+            ack = i == len(burst) - 1 or (i + 1) % ack_every == 0 or off + n >= size
+            args: dict[str, Any] = {"offset": off} if ack else {"offset": off, "ack": False}
+            in_flight[off] = (link.submit("image.block", args, image[off:off + n]), n, ack)
+            res.blocks_sent += 1
+            res.bytes_sent += min(n, size - off)
+        off, (ticket, n, _) = next((o, v) for o, v in in_flight.items() if v[2])
         last = off + n >= size
         try:
             answer = ticket.wait(verify_timeout if last else timeout).result or {}
-            del in_flight[off]
+            # Blocks travel in order: every quiet one sent before this one (in_flight keeps the sending
+            # order) has been handled. Those the hub still needs were lost or refused: `need` lists them.
+            for o in list(in_flight):
+                in_flight.pop(o)[0].forget()
+                if o == off:
+                    break
             failures = 0
         except (HubTimeout, HubError) as e:
             if isinstance(e, HubError) and e.code not in RESYNC_CODES:
@@ -163,8 +178,8 @@ def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
     raise PushError("timeout", f"no verification verdict within {timeout:.0f} s (last: {last})")
 
 
-def _forget(in_flight: OrderedDict[int, tuple[Ticket, int]]) -> None:
-    for t, _ in in_flight.values():
+def _forget(in_flight: OrderedDict[int, tuple[Ticket, int, bool]]) -> None:
+    for t, _, _ in in_flight.values():
         t.forget()
     in_flight.clear()
 
