@@ -55,6 +55,13 @@ async def hub_forms(hub: BellowsDevice, **kw: Any) -> None:
     await hub.form(channel=CHANNEL, pan_id=PAN, ext_pan_id=HUB, **kw)
 
 
+async def form_and_join(hub: BellowsDevice, dev: BellowsDevice, code: bytes, **kw: Any) -> int:
+    """The hub forms and admits dev's install code; dev joins; its short address."""
+    await hub_forms(hub)
+    await hub.allow(dev.eui64, code)
+    return await dev.join(channel=CHANNEL, pan_id=PAN, **kw)
+
+
 async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait until cond() holds (callbacks arrive asynchronously)."""
     async with asyncio.timeout(timeout):
@@ -75,9 +82,7 @@ def test_install_code_join_then_unicast_and_broadcast_both_ways(version: int) ->
 
     async def body() -> None:
         async with node(air, HUB, version) as hub, node(air, METER, version, CODE) as meter:
-            await hub_forms(hub)
-            await hub.allow(meter.eui64, CODE)
-            nwk = await meter.join(channel=CHANNEL, pan_id=PAN, ext_pan_id=HUB)
+            nwk = await form_and_join(hub, meter, CODE, ext_pan_id=HUB)
             assert 0 < nwk < 0xFFF8
             # The TC's host saw the join with the transient key in use.
             assert hub.tc_joins == [(nwk, meter.eui64,
@@ -173,9 +178,7 @@ def test_removed_device_cannot_talk_or_rejoin() -> None:
 
     async def body() -> None:
         async with node(air, HUB) as hub, node(air, METER, code=CODE) as meter:
-            await hub_forms(hub)
-            await hub.allow(meter.eui64, CODE)
-            nwk = await meter.join(channel=CHANNEL, pan_id=PAN)
+            nwk = await form_and_join(hub, meter, CODE)
             await hub.remove(meter.eui64)
             await until(lambda: t.EmberStatus.NETWORK_DOWN in meter.statuses)
             left = (nwk, meter.eui64, t.EmberDeviceUpdate.DEVICE_LEFT,
@@ -198,9 +201,7 @@ def test_device_that_leaves_tells_the_tc_and_cannot_come_back() -> None:
 
     async def body() -> None:
         async with node(air, HUB, 13) as hub, node(air, METER, 13, CODE) as meter:
-            await hub_forms(hub)
-            await hub.allow(meter.eui64, CODE)
-            nwk = await meter.join(channel=CHANNEL, pan_id=PAN, node_type="end_device")
+            nwk = await form_and_join(hub, meter, CODE, node_type="end_device")
             await meter.leave()
             await until(lambda: hub.tc_joins[-1][:3]
                         == (nwk, meter.eui64, t.EmberDeviceUpdate.DEVICE_LEFT))
@@ -249,9 +250,7 @@ def test_bellows_over_a_pty_and_the_air_on_its_own_thread() -> None:
             await hub.connect()
             await meter.connect()
             try:
-                await hub_forms(hub)
-                await hub.allow(meter.eui64, CODE)
-                nwk = await meter.join(channel=CHANNEL, pan_id=PAN)
+                nwk = await form_and_join(hub, meter, CODE)
                 assert await hub.send_unicast(nwk, b"over a pty", cluster=ZCL_CLUSTER) \
                     == t.EmberStatus.SUCCESS
                 assert (await meter.receive(cluster=ZCL_CLUSTER)).payload == b"over a pty"

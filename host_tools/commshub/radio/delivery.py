@@ -138,6 +138,9 @@ async def _carry(air: VirtualAir, hops: list[VirtualNcp], n_bytes: int) -> tuple
         if i == 0:
             first_acked = hop.acked
         if not hop.received:
+            if hop.tries:  # (an indirect timeout has told its own story)
+                air.emit("lost", src=a, dst=b, status=f"no MAC ack after {hop.tries} tries",
+                         hop=i + 1)
             return first_acked, False
     return first_acked, True
 
@@ -206,9 +209,6 @@ async def _unicast(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp | None, des
             arrived = _deliver(air, src, dst, aps, payload,
                                t.EmberIncomingMessageType.INCOMING_UNICAST, hops[-2])
         if not want_ack:
-            if not arrived:
-                air.emit("lost", src=src, dst=dst, aps=aps_of(aps), payload=payload,
-                         status="lost after MAC retries" if not first_acked else "lost after the first hop")
             return t.EmberStatus.SUCCESS if first_acked else failed
         if arrived:
             _, acked = await _carry(air, hops[::-1], linkmodel.aps_frame_bytes(0))

@@ -76,8 +76,9 @@ class BellowsDevice:
         self.tc_joins: list[tuple[int, t.EUI64, t.EmberDeviceUpdate, t.EmberJoinDecision]] = []
         self._status_q: asyncio.Queue[t.EmberStatus] = asyncio.Queue()
         self._sent: dict[int, asyncio.Future[t.EmberStatus]] = {}
-        self._polls: asyncio.Queue[t.EmberStatus] = asyncio.Queue()
         self._tag = 0
+        self.ncp_failed = asyncio.Event()  # set when the NCP reset or failed under us
+        self.ncp_failure: BaseException | None = None
 
     @property
     def api(self) -> EZSP:
@@ -89,10 +90,15 @@ class BellowsDevice:
     async def connect(self) -> None:
         """Open the NCP, reset it and negotiate the EZSP version (bellows does both)."""
         cfg = zigpy.config.SCHEMA_DEVICE({zigpy.config.CONF_DEVICE_PATH: self.path})
-        self.ezsp = EZSP(cfg)
+        self.ezsp = EZSP(cfg, application=self)
         await self.ezsp.connect(use_thread=False)
         self.ezsp.add_callback(self._callback)
         (self.eui64,) = await self.ezsp.getEui64()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """bellows: the NCP reset unexpectedly or the link failed (reconnect to go on)."""
+        self.ncp_failure = exc
+        self.ncp_failed.set()
 
     async def close(self) -> None:
         """Disconnect from the NCP (the NCP keeps its network in its tokens)."""
@@ -115,8 +121,6 @@ class BellowsDevice:
             fut = self._sent.pop(int(args[3]), None)
             if fut is not None and not fut.done():
                 fut.set_result(t.EmberStatus(args[4]))
-        elif name == "pollCompleteHandler":
-            self._polls.put_nowait(t.EmberStatus(args[0]))
         elif name == "trustCenterJoinHandler":
             self.tc_joins.append((int(args[0]), args[1], args[2], args[3]))
 
@@ -259,15 +263,25 @@ class BellowsDevice:
                 if cluster is None or msg.cluster == cluster:
                     return msg
 
-    async def poll(self, timeout: float = 10.0) -> t.EmberStatus:
+    async def poll(self) -> t.EmberStatus:
         """One data poll of our parent (sleepy end devices); pollCompleteHandler's status."""
-        while not self._polls.empty():
-            self._polls.get_nowait()
-        (status,) = await self.api.pollForData(0, t.EmberEventUnits.EVENT_INACTIVE, 0)
-        if status != t.EmberStatus.SUCCESS:
-            return t.EmberStatus(status)
-        async with asyncio.timeout(timeout):
-            return await self._polls.get()
+        return await self._poll_for_data(0, t.EmberEventUnits.EVENT_INACTIVE)
+
+    async def start_polling(self, period_s: float) -> t.EmberStatus:
+        """Poll every `period_s` (quarter-second units) from now on; the first poll's status."""
+        return await self._poll_for_data(max(1, round(period_s * 4)),
+                                         t.EmberEventUnits.EVENT_QS_TIME)
+
+    async def _poll_for_data(self, interval: int, units: t.EmberEventUnits) -> t.EmberStatus:
+        # bellows' pollForData waits for pollCompleteHandler itself and raises a bare
+        # Exception([status]) when that (or the command) is not SUCCESS.
+        try:
+            await self.api.pollForData(interval, units, 0)
+        except Exception as exc:  # noqa: BLE001  (bellows raises Exception itself)
+            if exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+                return t.EmberStatus(exc.args[0][0])
+            raise
+        return t.EmberStatus.SUCCESS
 
     async def leave(self, timeout: float = 10.0) -> None:
         """Leave the network (leaveNetwork, then NETWORK_DOWN)."""
