@@ -22,7 +22,7 @@ HUB = "02AABBCCDDEEFF01"
 METER = "00:0d:6f:00:0a:bc:de:01"
 IHD = "00:0d:6f:00:0a:bc:de:02"
 CHANNEL, PAN = 15, 0x1A62
-CODE = with_crc(bytes.fromhex("83FED3407A939723A5C639B26916D505"))
+CODE = with_crc(bytes.fromhex("83FED3407A939723A5C639B26916D505"))  # with its CRC
 OTHER_CODE = with_crc(bytes.fromhex("00112233445566778899AABBCCDDEEFF"))
 ZCL_CLUSTER = 0x0702
 
@@ -260,3 +260,49 @@ def test_bellows_over_a_pty_and_the_air_on_its_own_thread() -> None:
 
         run(body)
         assert "join" in seen and "delivered" in seen
+
+
+@pytest.mark.parametrize("version", [8, 13])
+def test_the_hub_firmware_sequence_with_16_byte_install_codes(version: int) -> None:
+    """The order the hub firmware uses (notes from B): config, policy, endpoint, networkInit,
+    security state, formNetwork, permit; aesMmoHash(code16 + CRC) -> transient key."""
+    air = VirtualAir(time_scale=20, seed=8)
+    code16 = bytes.fromhex("83FED3407A939723A5C639B26916D505")
+
+    async def body() -> None:
+        async with node(air, HUB, version) as hub, node(air, METER, version, code16) as meter, \
+                node(air, IHD, version, OTHER_CODE[:16]) as ihd:
+            api = hub.api
+            assert (await api.setConfigurationValue(
+                t.EzspConfigId.CONFIG_TRANSIENT_KEY_TIMEOUT_S, 65535))[0] == t.EzspStatus.SUCCESS
+            assert (await api.setPolicy(t.EzspPolicyId.TRUST_CENTER_POLICY, 0x11))[0] \
+                == t.EzspStatus.SUCCESS
+            status = await api.addEndpoint(
+                endpoint=1, profileId=0x0109, deviceId=0x0500, deviceVersion=0,
+                inputClusterCount=2, outputClusterCount=1,
+                inputClusterList=[t.uint16_t(0x0000), t.uint16_t(0x000A)],
+                outputClusterList=[t.uint16_t(0x0702)])
+            assert status[0] == t.EzspStatus.SUCCESS
+            assert (await api.networkInit(0))[0] == t.EmberStatus.NOT_JOINED
+            state = t.EmberInitialSecurityState(
+                bitmask=t.EmberInitialSecurityBitmask(0x0304),
+                preconfiguredKey=t.KeyData(os.urandom(16)), networkKey=t.KeyData(os.urandom(16)),
+                networkKeySequenceNumber=0, preconfiguredTrustCenterEui64=t.EUI64(bytes(8)))
+            assert (await api.setInitialSecurityState(state))[0] == t.EmberStatus.SUCCESS
+            await api.formNetwork(t.EmberNetworkParameters(
+                extendedPanId=t.ExtendedPanId.convert(":".join(HUB[i:i + 2] for i in range(0, 16, 2))),
+                panId=t.EmberPanId(PAN), radioTxPower=8, radioChannel=CHANNEL,
+                joinMethod=t.EmberJoinMethod.USE_MAC_ASSOCIATION, nwkManagerId=t.EmberNodeId(0),
+                nwkUpdateId=0, channels=t.Channels(1 << CHANNEL)))
+            await hub.permit(60)
+            await hub.allow(meter.eui64, code16)  # aesMmoHash + transient key, CRC added
+            nwk = await meter.join(channel=CHANNEL, pan_id=PAN, ext_pan_id=HUB)
+            assert (await hub.receive(cluster=0x0013)).sender == nwk
+            # The window closes: keys cleared; a device admitted before then is refused now.
+            await hub.allow(ihd.eui64, OTHER_CODE[:16])
+            await api.clearTransientLinkKeys()
+            with pytest.raises(JoinError):
+                await ihd.join(channel=CHANNEL, pan_id=PAN)
+            assert hub.tc_joins[-1][3] == t.EmberJoinDecision.DENY_JOIN
+
+    run(body)

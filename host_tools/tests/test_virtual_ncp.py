@@ -8,7 +8,16 @@ import contextlib
 import time
 from typing import Any
 
-from bellows.ash import AckFrame, AshProtocol, DataFrame, NakFrame, Reserved, RStackFrame, parse_frame
+from bellows.ash import (
+    AckFrame,
+    AshProtocol,
+    DataFrame,
+    NakFrame,
+    Reserved,
+    RStackFrame,
+    RstFrame,
+    parse_frame,
+)
 from bellows.exception import InvalidCommandError
 from bellows.ezsp import EZSP
 import bellows.types as t
@@ -215,6 +224,28 @@ def test_ash_reset_ack_retransmit_and_nak() -> None:
             assert await host.recv() == AckFrame(res=0, ncp_ready=0, ack_num=2)
             with pytest.raises(TimeoutError):
                 await host.recv(timeout=0.5)
+        finally:
+            writer.close()
+            await ncp.close()
+
+    run(body)
+
+
+def test_legacy_frame_other_than_version_gets_legacy_invalid_command() -> None:
+    ncp = VirtualNcp(protocol_version=8)
+
+    async def body() -> None:
+        await ncp.serve_tcp("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", ncp.port)
+        host = RawHost(reader, writer)
+        try:
+            host.send(RstFrame())
+            assert isinstance(await host.recv(), RStackFrame)
+            # bellows' watchdog: readCounters (0xF1) in the legacy frame, before version.
+            host.send(DataFrame(frm_num=0, re_tx=False, ack_num=0, ezsp_frame=b"\x07\x00\xf1"))
+            assert await host.recv() == AckFrame(res=0, ncp_ready=0, ack_num=1)
+            rsp = await host.recv()
+            assert rsp.ezsp_frame == bytes([0x07, 0x80, 0x58, t.EzspStatus.ERROR_VERSION_NOT_SET])
         finally:
             writer.close()
             await ncp.close()

@@ -71,6 +71,22 @@ def with_crc(code: bytes) -> bytes:
     return bytes(code) + crc16_x25(code).to_bytes(2, "little")
 
 
+def normalise_install_code(code: bytes) -> bytes:
+    """An install code with its CRC, given with it (8, 10, 14, 18 bytes: checked) or without
+    (6, 12, 16 bytes, e.g. GBCS's 16: CRC added). 8 bytes is an 8-byte code without CRC
+    unless its last two bytes are the CRC of the first six."""
+    code = bytes(code)
+    if len(code) == 8 and crc16_x25(code[:6]).to_bytes(2, "little") == code[6:]:
+        return code
+    if len(code) in INSTALL_CODE_LENGTHS:
+        return with_crc(code)
+    if len(code) - 2 in INSTALL_CODE_LENGTHS:
+        if with_crc(code[:-2]) != code:
+            raise ValueError("install code CRC does not match")
+        return code
+    raise ValueError(f"install code must be 6, 8, 12 or 16 bytes (+2 CRC), not {len(code)}")
+
+
 def install_code_key(code_with_crc: bytes) -> bytes:
     """The link key for an install code given with its CRC (checked)."""
     code = bytes(code_with_crc[:-2])

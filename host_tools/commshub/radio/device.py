@@ -20,7 +20,7 @@ from bellows.ezsp import EZSP
 import bellows.types as t
 import zigpy.config
 
-from commshub.radio.aesmmo import install_code_key
+from commshub.radio.aesmmo import install_code_key, normalise_install_code
 
 SE_PROFILE = 0x0109  # Smart Energy: the GB HAN's profile
 NODE_TYPES = {
@@ -62,11 +62,12 @@ class BellowsDevice:
 
     def __init__(self, path: str, *, install_code: bytes | None = None,
                  link_key: bytes | None = None) -> None:
-        """`path`: socket://host:port or a serial/pty path. `install_code`: with its CRC
-        (the link key is derived from it); or `link_key` directly; else the well-known key."""
+        """`path`: socket://host:port or a serial/pty path. `install_code`: with or without
+        its CRC (16 bytes as GBCS gives it: the CRC is added); the link key is derived from
+        it. Or `link_key` directly; else the well-known key."""
         self.path = path
         if install_code is not None:
-            link_key = install_code_key(install_code)
+            link_key = install_code_key(normalise_install_code(install_code))
         self.link_key = link_key if link_key is not None else WELL_KNOWN_KEY
         self.ezsp: EZSP | None = None
         self.eui64: t.EUI64 | None = None
@@ -188,17 +189,18 @@ class BellowsDevice:
         if status != t.EmberStatus.SUCCESS:
             raise RuntimeError(f"permitJoining: {t.EmberStatus(status).name}")
 
-    async def hash_install_code(self, code_with_crc: bytes) -> bytes:
-        """The install-code link key, hashed by the NCP (aesMmoHash)."""
+    async def hash_install_code(self, code: bytes) -> bytes:
+        """The install-code link key (code with or without CRC), hashed by the NCP (aesMmoHash)."""
         ctx = t.EmberAesMmoHashContext.deserialize(bytes(20))[0]
-        status, out = await self.api.aesMmoHash(context=ctx, finalize=True, data=code_with_crc)
+        status, out = await self.api.aesMmoHash(context=ctx, finalize=True,
+                                                data=normalise_install_code(code))
         if status != t.EmberStatus.SUCCESS:
             raise ValueError(f"aesMmoHash: {t.EmberStatus(status).name}")
         return bytes(out.result)
 
-    async def allow(self, eui64: t.EUI64, code_with_crc: bytes) -> None:
+    async def allow(self, eui64: t.EUI64, code: bytes) -> None:
         """As trust centre: accept `eui64` with the key of its install code (transient key)."""
-        key = t.KeyData(await self.hash_install_code(code_with_crc))
+        key = t.KeyData(await self.hash_install_code(code))
         if "importTransientKey" in self.api._protocol.COMMANDS:
             (status,) = await self.api.importTransientKey(
                 eui64=eui64, plaintext_key=key, flags=t.SecurityManagerContextFlags.NONE)

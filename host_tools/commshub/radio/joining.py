@@ -118,6 +118,7 @@ async def _join(air: VirtualAir, joiner: VirtualNcp, node_type: t.EmberNodeType,
         network_key=net.network_key, network_key_seq=net.network_key_seq,
         link_key=key if key is not None else WELL_KNOWN_KEY,
         trust_center=tc.eui64,
+        security_bitmask=int(joiner.security_state.bitmask) if joiner.security_state else 0,
         parent=parent.eui64 if node_type in END_DEVICES else None,
     )
     joiner.up = True

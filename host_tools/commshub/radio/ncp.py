@@ -49,6 +49,10 @@ DEFAULT_EUI64 = t.EUI64.convert("00:0d:6f:00:00:c0:ff:ee")
 
 Handler = Callable[["VirtualNcp", dict[str, Any] | None, bytes], dict[str, Any] | None]
 _HANDLERS: dict[str, Handler] = {}
+# Called with the NCP at every boot (power-on, host RST, reset_ncp), after RAM is cleared:
+# handler modules that keep per-boot state (counters, ...) start it here.
+BOOT_HOOKS: list[Callable[["VirtualNcp"], None]] = []
+LEGACY_INVALID_COMMAND = 0x58
 
 
 def handles(*names: str) -> Callable[[Handler], Handler]:
@@ -71,7 +75,8 @@ class NetworkState:
     node_id: int = 0x0000
     network_key: bytes = bytes(16)
     network_key_seq: int = 0
-    link_key: bytes = bytes(16)  # our link key with the trust centre
+    link_key: bytes = bytes(16)  # our link key with the trust centre (the TC: its TC link key)
+    security_bitmask: int = 0  # setInitialSecurityState's bitmask when formed/joined
     trust_center: t.EUI64 | None = None
     parent: t.EUI64 | None = None  # end devices: the router/coordinator they poll
 
@@ -121,6 +126,11 @@ class VirtualNcp:
             air = VirtualAir()
         self.air = air
         air.attach(self)
+        self._boot_hooks()
+
+    def _boot_hooks(self) -> None:
+        for hook in BOOT_HOOKS:
+            hook(self)
 
     def _reboot(self) -> None:
         """Lose everything a real NCP keeps in RAM (config, policies, transient keys, ...)."""
@@ -230,11 +240,13 @@ class VirtualNcp:
         # An ASH RST reboots a real NCP: RAM state goes, tokens stay.
         self.air.node_down(self, "host reset")
         self._reboot()
+        self._boot_hooks()
 
     def reset_ncp(self, code: t.NcpResetCode = t.NcpResetCode.RESET_SOFTWARE) -> None:
         """The NCP resets under its host: RSTACK to the host, RAM state lost, tokens kept."""
         self.air.node_down(self, "ncp reset")
         self._reboot()
+        self._boot_hooks()
         self.air.emit("reset", src=self, status=code.name)
         if self._link is not None:
             self._link.send_rstack(code)
@@ -266,7 +278,13 @@ class VirtualNcp:
             self.received.append("version")
             body = self._version_body()
             return [bytes([seq, FC_RESPONSE, 0x00]) + body]
-        if len(data) < 5 or data[2] != FC_HIGH_EXTENDED:
+        if len(data) >= 3 and data[2] != FC_HIGH_EXTENDED:
+            # A legacy-format frame other than version (bellows' watchdog while it
+            # renegotiates): a real NCP answers invalidCommand, version not set yet.
+            self.received.append(f"legacy 0x{data[2]:02X}")
+            return [bytes([data[0], FC_RESPONSE, LEGACY_INVALID_COMMAND,
+                           t.EzspStatus.ERROR_VERSION_NOT_SET])]
+        if len(data) < 5:
             LOGGER.warning("unparseable EZSP frame %s", data.hex())
             return []
         seq, frame_id, payload = data[0], int.from_bytes(data[3:5], "little"), data[5:]
@@ -300,7 +318,10 @@ class VirtualNcp:
 
     def _frame(self, seq: int, fc: int, name: str, values: dict[str, Any]) -> bytes:
         frame_id, _, rsp_schema = self.commands[name]
-        body = t.serialize_dict([], values, rsp_schema)
+        if isinstance(rsp_schema, dict):
+            body = t.serialize_dict([], values, rsp_schema)
+        else:  # some versions describe a response as a Struct class
+            body = rsp_schema(**values).serialize()
         return bytes([seq, fc, FC_HIGH_EXTENDED]) + frame_id.to_bytes(2, "little") + body
 
     def callback(self, name: str, **values: Any) -> None:

@@ -74,6 +74,7 @@ def _form(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str,
         network_key=bytes(state.networkKey) if have_key else os.urandom(16),
         network_key_seq=int(state.networkKeySequenceNumber) if have_key else 0,
         trust_center=ncp.eui64,
+        security_bitmask=int(state.bitmask),
     )
     ncp.tokens.link_key = tc_link_key(ncp)
     ncp.key_table.clear()

@@ -4,7 +4,7 @@ The trust-centre policy (setPolicy TRUST_CENTER_POLICY) is EmberZNet's
 bitmask: ALLOW_JOINS, JOINS_USE_INSTALL_CODE_KEY, SEND_KEY_IN_CLEAR (the
 rest is accepted and not modelled). Transient link keys (addTransientLinkKey
 up to v12, importTransientKey at v13) are RAM and expire after
-VALUE_TRANSIENT_KEY_TIMEOUT_S (default 300 s of air time), as EmberZNet's do;
+CONFIG_TRANSIENT_KEY_TIMEOUT_S or VALUE_TRANSIENT_KEY_TIMEOUT_S (default 300 s of air time), as EmberZNet's do;
 the key table of devices that joined (`ncp.key_table`) is in tokens.
 `aesMmoHash` is real AES-MMO (commshub.radio.aesmmo).
 """
@@ -39,13 +39,15 @@ def transient_key(ncp: VirtualNcp, eui: t.EUI64) -> bytes | None:
 
 
 def _add_transient(ncp: VirtualNcp, eui: t.EUI64, key: bytes) -> None:
+    # Either knob sets it (EmberZNet has both): the configuration value, else the value.
     raw = ncp.values.get(t.EzspValueId.VALUE_TRANSIENT_KEY_TIMEOUT_S)
-    timeout = int.from_bytes(raw[:2], "little") if raw else TRANSIENT_KEY_TIMEOUT_S
+    timeout = ncp.config.get(t.EzspConfigId.CONFIG_TRANSIENT_KEY_TIMEOUT_S,
+                             int.from_bytes(raw[:2], "little") if raw else TRANSIENT_KEY_TIMEOUT_S)
     ncp.transient_keys[eui] = (bytes(key), ncp.air.now() + timeout)
 
 
 def tc_link_key(ncp: VirtualNcp) -> bytes:
-    """The key the TC uses for joiners without a transient key."""
+    """The TC link key a network formed now gets (kept in tokens: `ncp.tokens.link_key`)."""
     state = ncp.security_state
     if state is None or Bits.HAVE_PRECONFIGURED_KEY not in state.bitmask:
         return WELL_KNOWN_KEY
@@ -66,7 +68,8 @@ def tc_decision(tc: VirtualNcp, eui: t.EUI64) -> tuple[t.EmberJoinDecision, byte
         return t.EmberJoinDecision.DENY_JOIN, None, "no install-code key for this device at the TC"
     if policy & t.EzspDecisionBitmask.SEND_KEY_IN_CLEAR:
         return t.EmberJoinDecision.SEND_KEY_IN_THE_CLEAR, None, "key sent in the clear"
-    return t.EmberJoinDecision.USE_PRECONFIGURED_KEY, tc_link_key(tc), "TC link key"
+    assert tc.tokens is not None
+    return t.EmberJoinDecision.USE_PRECONFIGURED_KEY, tc.tokens.link_key, "TC link key"
 
 
 def joiner_key(ncp: VirtualNcp) -> bytes:
@@ -141,19 +144,13 @@ def _get_key(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[s
         | (t.EmberKeyStructBitmask(0) if network
            else t.EmberKeyStructBitmask.KEY_HAS_PARTNER_EUI64),
         type=key_type,
-        key=t.KeyData(tok.network_key if network else _our_tc_key(ncp)),
+        key=t.KeyData(tok.network_key if network else tok.link_key),
         outgoingFrameCounter=0,
         incomingFrameCounter=0,
         sequenceNumber=tok.network_key_seq if network else 0,
         partnerEUI64=t.EUI64(bytes(8)) if network else (tok.trust_center or ncp.eui64),
     )
     return {"status": OK, "keyStruct": key}
-
-
-def _our_tc_key(ncp: VirtualNcp) -> bytes:
-    tok = ncp.tokens
-    assert tok is not None
-    return tc_link_key(ncp) if tok.node_type == t.EmberNodeType.COORDINATOR else tok.link_key
 
 
 @handles("exportKey")
@@ -168,7 +165,7 @@ def _export_key(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dic
     if kind == t.SecurityManagerKeyType.NETWORK:
         key: bytes | None = tok.network_key
     elif kind == t.SecurityManagerKeyType.TC_LINK:
-        key = _our_tc_key(ncp)
+        key = tok.link_key
     elif kind == t.SecurityManagerKeyType.APP_LINK:
         key = ncp.key_table.get(ctx.eui64)
     else:
