@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import paths
@@ -15,10 +15,20 @@ class UnknownBoard(ValueError):
 
 @dataclass(frozen=True)
 class Board:
-    """One board description; `raw` is the JSON exactly as the firmware reads it."""
+    """One board description; `raw` is the JSON exactly as the firmware reads it.
+
+    `host` is the description's host-only part (flash layout, stock MicroPython
+    pin, install paths): the host tools read it, the board never gets it, so it
+    costs no heap there.
+    """
 
     name: str
     raw: dict[str, Any]
+    host: dict[str, Any] = field(default_factory=dict)
+
+    def firmware_json(self) -> bytes:
+        """The bytes of `/board.json` on the board: the description minus `host`."""
+        return json.dumps(self.raw, separators=(",", ":")).encode()
 
     @property
     def heap_bytes(self) -> int:
@@ -60,4 +70,5 @@ def load(name: str) -> Board:
     if not path.exists():
         raise UnknownBoard(f"unknown board {name!r}; described boards: {', '.join(names())}")
     raw = json.loads(path.read_text())
-    return Board(name=name, raw=raw)
+    host = raw.pop("host", {})
+    return Board(name=name, raw=raw, host=host)

@@ -259,7 +259,7 @@ def _files(app: Path, b: boards.Board, provision: Provision) -> list[tuple[str, 
                               note="factory image")
     files.append(("/slots/a/manifest.json", manifest_bytes(manifest)))
     files.append(("/slots/boot.json", json.dumps(FACTORY_BOOT, sort_keys=True).encode()))
-    files.append(("/board.json", (paths.BOARDS / f"{b.name}.json").read_bytes()))
+    files.append(("/board.json", b.firmware_json()))
     files.append(("/provision.json", provision.to_json()))
     return sorted(files)
 
