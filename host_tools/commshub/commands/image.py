@@ -90,6 +90,10 @@ def _register_offline(acts: argparse._SubParsersAction) -> None:
     v.add_argument("file")
     v.set_defaults(func=run_verify)
 
+    from .flash import register_factory  # `image factory` lives with the flashing commands
+
+    register_factory(acts)
+
 
 def _register_online(acts: argparse._SubParsersAction) -> None:
     codes = "exit codes: 0 ok, 2 the hub refused (its error code is printed), 3 no answer in time"
