@@ -215,3 +215,65 @@ def test_follow_sees_events_written_after_it_started(tmp_path: Path) -> None:
     assert not thread.is_alive()
     assert [r["kind"] for r in got] == ["capture", "join", "leave"]
     assert not path.with_suffix(".txt").exists()
+
+
+def test_live_capture_of_a_join_a_refused_join_and_a_report(tmp_path: Path) -> None:
+    """Real radios on the virtual air (stock bellows both sides): what the timeline says happened."""
+    import asyncio
+    import re
+
+    from commshub.radio import VirtualAir
+    from commshub.radio.aesmmo import with_crc
+    from commshub.radio.device import BellowsDevice, JoinError
+
+    code = bytes(range(16))
+    stranger = "00:11:22:33:44:55:66:99"
+    report = zcl(G.Report_Attributes, f.Direction.Server_to_Client, tsn=7, attribute_reports=[
+        f.Attribute(attrid=0, value=f.TypeValue(type=0x25, value=zt.uint48_t(123456)))])
+    path = tmp_path / "live.jsonl"
+
+    async def body() -> None:
+        air = VirtualAir(time_scale=4.0, seed=7)
+        ncps = [air.add_ncp(eui, protocol_version=13, startup_rstack_delay=0.0) for eui in (HUB, ESME, stranger)]
+        for n in ncps:
+            await n.serve_tcp("127.0.0.1", 0)
+        hub = BellowsDevice(f"socket://127.0.0.1:{ncps[0].port}")
+        esme = BellowsDevice(f"socket://127.0.0.1:{ncps[1].port}", install_code=with_crc(code))
+        other = BellowsDevice(f"socket://127.0.0.1:{ncps[2].port}", install_code=with_crc(code))
+        try:
+            with capture_to(air, path, names={HUB: "hub", ESME: "ESME"}):
+                for d in (hub, esme, other):
+                    await d.connect()
+                await hub.form(channel=20, pan_id=0x1A62, ext_pan_id=HUB)
+                await hub.allow(zt.EUI64.convert(ESME), with_crc(code))
+                nwk = await esme.join(channel=20, pan_id=0x1A62, ext_pan_id=HUB)
+                with pytest.raises(JoinError):
+                    await other.join(channel=20, pan_id=0x1A62, ext_pan_id=HUB, timeout=10)
+                assert await esme.send_unicast(0x0000, report, cluster=0x0702) == 0
+                got = await hub.receive(cluster=0x0702)
+                assert got.payload == report
+        finally:
+            for d in (hub, esme, other):
+                await d.close()
+            for n in ncps:
+                await n.close()
+        return nwk
+
+    nwk = asyncio.run(asyncio.wait_for(body(), 60))
+    lines = [line[11:] for line in path.with_suffix(".txt").read_text().splitlines()[1:]]  # without air time
+    who = f"ESME 0x{nwk:04X}"
+    expected = [
+        r"form +hub 0x0000  \[formed\]  pan_id=6754 channel=20 ext_pan_id=" + HUB,
+        rf"join +{who} -> hub 0x0000  \[ROUTER\]  .*decision=USE_PRECONFIGURED_KEY",
+        rf"broadcast +{who}  APS ZDO 0x0013 ep 0->0 seq \d+  ZDO Device_annce tsn=\d+: NWKAddr=0x{nwk:04X} "
+        rf"IEEEAddr={ESME} Capability=\d+",
+        rf"join_denied +{stranger} .*-> hub 0x0000  \[.*install-code.*\]",
+        rf"unicast +{who} -> hub 0x0000  APS SE 0x0702 ep 1->1 seq \d+  "
+        r"ZCL Metering < Report_Attributes tsn=7: current_summ_delivered=123456",
+        rf"delivered +{who} -> hub 0x0000  \[INCOMING_UNICAST\]  APS SE 0x0702 .*current_summ_delivered=123456",
+        rf"aps_ack +hub 0x0000 -> {who}  APS SE 0x0702",
+    ]
+    for pattern in expected:  # each happened, in this order
+        index = next((i for i, line in enumerate(lines) if re.match(pattern, line)), None)
+        assert index is not None, f"no line matches {pattern!r} in:\n" + "\n".join(lines)
+        lines = lines[index + 1:]

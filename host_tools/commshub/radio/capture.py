@@ -191,18 +191,30 @@ class Capture:
             self._txt.close()
 
 
+def attach(air: Listenable, path: str | Path, names: dict[str, str] | None = None,
+           timeline: bool = True) -> Capture:
+    """Start capturing `air` to `path` until `detach` (for long-running programs: `commshub air serve`)."""
+    cap = Capture(path, names=names, timeline=timeline)
+    air.add_listener(cap)
+    return cap
+
+
+def detach(air: Listenable, cap: Capture) -> None:
+    """Stop a capture `attach` started and close its files."""
+    with contextlib.suppress(ValueError):  # already removed by the air's owner
+        air.remove_listener(cap)
+    cap.close()
+
+
 @contextlib.contextmanager
 def capture_to(air: Listenable, path: str | Path, names: dict[str, str] | None = None,
                timeline: bool = True) -> Iterator[Capture]:
     """Capture everything on `air` while the block runs (see the module docstring)."""
-    cap = Capture(path, names=names, timeline=timeline)
-    air.add_listener(cap)
+    cap = attach(air, path, names=names, timeline=timeline)
     try:
         yield cap
     finally:
-        with contextlib.suppress(ValueError):  # already removed by the air's owner
-            air.remove_listener(cap)
-        cap.close()
+        detach(air, cap)
 
 
 def read_records(path: str | Path, follow: bool = False, poll_s: float = 0.2) -> Iterator[dict[str, Any]]:
