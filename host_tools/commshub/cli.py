@@ -10,7 +10,7 @@ from . import __version__
 
 # Subcommands, in the order `--help` lists them. Each module has register(subparsers).
 COMMANDS = ["run", "emulate", "console", "send", "status", "image", "keys", "broker", "bench", "capture",
-            "flash", "deploy"]
+            "flash", "deploy", "air"]
 
 
 def build_parser() -> argparse.ArgumentParser:
