@@ -142,7 +142,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     _forget(in_flight)
     if answer.get("verify") == "reboot":
         # The hub verifies in a clean boot (docs/IMAGES.md): wait for its verdict.
-        answer = dict(answer, **_await_verification(link, verify_timeout))
+        answer = dict(answer, **_await_verification(link, res.file_hash, verify_timeout))
         res.mi_hash = answer.get("hash") or res.mi_hash
     res.result = answer
     res.elapsed_s = time.monotonic() - t0
@@ -151,11 +151,14 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     return res
 
 
-def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
-    """Poll image.status across the hub's verify reboots until the transfer is staged or failed.
+def _await_verification(link: Link, file_hash: str, timeout: float) -> dict[str, Any]:
+    """Poll image.status across the hub's verify reboots until this file is staged or failed.
 
     Returns the transfer record when staged; raises PushError with the hub's
-    code (bad_signature, downgrade, ...) when it failed.
+    code (bad_signature, downgrade, ...) when it failed, and `replaced` when
+    the hub's transfer record is about another file: an offer queued for the
+    hub's persistent MQTT session (say, by an earlier push that gave up while
+    the hub was off line) can start a new transfer once ours is done.
     """
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -169,6 +172,9 @@ def _await_verification(link: Link, timeout: float) -> dict[str, Any]:
             time.sleep(0.02)
             continue
         state = tr.get("state")
+        if tr and tr.get("transfer") != file_hash:
+            raise PushError("replaced", f"the hub's transfer is now {str(tr.get('transfer'))[:16]}, another file: "
+                            "check `commshub image status`")
         if state == "staged":
             return tr
         if state == "failed":
