@@ -306,3 +306,21 @@ def test_the_hub_firmware_sequence_with_16_byte_install_codes(version: int) -> N
             assert hub.tc_joins[-1][3] == t.EmberJoinDecision.DENY_JOIN
 
     run(body)
+
+
+def test_erasing_link_keys_does_not_take_a_device_off_the_network() -> None:
+    """bellows' ControllerApplication erases each joiner's key-table entry; the device stays on."""
+    air = VirtualAir(seed=9)
+
+    async def body() -> None:
+        async with node(air, HUB) as hub, node(air, METER, code=CODE) as meter:
+            nwk = await form_and_join(hub, meter, CODE)
+            assert air.radios[hub.eui64].key_table  # the joiner's link key is there ...
+            await hub.api.clearKeyTable()
+            assert not air.radios[hub.eui64].key_table  # ... and gone
+            assert await meter.send_unicast(0, b"still here", cluster=ZCL_CLUSTER) \
+                == t.EmberStatus.SUCCESS
+            assert (await hub.receive(cluster=ZCL_CLUSTER)).payload == b"still here"
+            assert await hub.send_unicast(nwk, b"ok", cluster=ZCL_CLUSTER) == t.EmberStatus.SUCCESS
+
+    run(body)

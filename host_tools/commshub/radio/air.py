@@ -195,13 +195,13 @@ class VirtualAir:
         return None
 
     def is_member(self, ncp: VirtualNcp) -> bool:
-        """Whether `ncp` is up and its trust centre still has its key (removed devices are not)."""
+        """Whether `ncp` is up and its trust centre still counts it in (removed devices are not)."""
         if not ncp.up or ncp.tokens is None:
             return False
         if ncp.tokens.node_type == COORDINATOR:
             return True
         tc = self.trust_center(ncp.tokens)
-        return tc is not None and ncp.eui64 in tc.key_table
+        return tc is not None and ncp.eui64 in tc.members
 
     def by_node_id(self, net: NetworkState, node_id: int) -> VirtualNcp | None:
         """The radio up on `net` with short address `node_id`."""

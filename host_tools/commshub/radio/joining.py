@@ -123,6 +123,7 @@ async def _join(air: VirtualAir, joiner: VirtualNcp, node_type: t.EmberNodeType,
     )
     joiner.up = True
     tc.key_table[joiner.eui64] = joiner.tokens.link_key
+    tc.members.add(joiner.eui64)
     if node_type in END_DEVICES:
         parent.send_callback("childJoinHandler", index=len(children(air, parent)) - 1,
                              joining=t.Bool.true, childId=node_id, childEui64=joiner.eui64,
@@ -169,6 +170,7 @@ def leave(air: VirtualAir, ncp: VirtualNcp, why: str) -> None:
     if tc is None or tc is ncp:
         return
     tc.key_table.pop(ncp.eui64, None)
+    tc.members.discard(ncp.eui64)
     tc.transient_keys.pop(ncp.eui64, None)
     if tc.up:
         tc.send_callback("trustCenterJoinHandler", newNodeId=tok.node_id, newNodeEui64=ncp.eui64,
@@ -183,6 +185,7 @@ def leave(air: VirtualAir, ncp: VirtualNcp, why: str) -> None:
 def remove(air: VirtualAir, tc: VirtualNcp, target: t.EUI64) -> str:
     """The TC removes a device: its key goes; if it is on the air it is told to leave."""
     tc.key_table.pop(target, None)
+    tc.members.discard(target)
     tc.transient_keys.pop(target, None)
     device = air.radios.get(target)
     if device is None or device.tokens is None or tc.tokens is None \

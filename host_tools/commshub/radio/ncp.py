@@ -108,7 +108,10 @@ class VirtualNcp:
         self.by_id: dict[int, str] = {cid: name for name, (cid, _, _) in cmds.items()}
         # Tokens: survive NCP resets.
         self.tokens: NetworkState | None = None
-        self.key_table: dict[t.EUI64, bytes] = {}  # as trust centre: devices' link keys
+        self.key_table: dict[t.EUI64, bytes] = {}  # as trust centre: devices' APS link keys
+        # As trust centre: the devices it let in and has not removed (membership is not a
+        # key-table entry: a host may erase link keys, bellows does after each join).
+        self.members: set[t.EUI64] = set()
         self.faults = UartFaults()
         self.received: list[str] = []  # command names, in order (tests, debugging)
         self.unhandled: list[str] = []

@@ -78,6 +78,7 @@ def _form(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict[str,
     )
     ncp.tokens.link_key = tc_link_key(ncp)
     ncp.key_table.clear()
+    ncp.members.clear()
     ncp.up = True
     ncp.air.emit("form", src=ncp, status="formed", pan_id=int(params.panId),
                  channel=int(params.radioChannel), ext_pan_id=str(params.extendedPanId))
