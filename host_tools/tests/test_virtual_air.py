@@ -324,3 +324,29 @@ def test_erasing_link_keys_does_not_take_a_device_off_the_network() -> None:
             assert await hub.send_unicast(nwk, b"ok", cluster=ZCL_CLUSTER) == t.EmberStatus.SUCCESS
 
     run(body)
+
+
+def test_serve_fd_survives_the_other_side_closing_and_reopening_the_pty() -> None:
+    """A board's radio UART: the pty's slave side goes away (reboot) and comes back."""
+    from commshub.radio.transport import open_pty_pair
+
+    air = VirtualAir()
+
+    async def body() -> None:
+        master, slave = open_pty_pair()
+        path = os.ttyname(slave)
+        os.close(slave)  # nobody on the other side yet: the master reads EIO
+        ncp = air.add_ncp(HUB, protocol_version=13)
+        ncp.serve_fd(master)
+        try:
+            await asyncio.sleep(0.2)
+            for _ in range(2):  # connect, go away, come back
+                dev = BellowsDevice(path)
+                await dev.connect()
+                assert str(dev.eui64) == "02:aa:bb:cc:dd:ee:ff:01"
+                await dev.close()
+                await asyncio.sleep(0.2)
+        finally:
+            await ncp.close()
+
+    run(body)
