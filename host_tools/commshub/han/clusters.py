@@ -78,6 +78,13 @@ class TunnelProtocol(t.enum8):
     Test = 0xC7
 
 
+# TransferData and its companions have the same fields in both directions (other ids).
+_TRANSFER = {"tunnel_id": t.uint16_t, "data": t.Bytes}
+_ERROR = {"tunnel_id": t.uint16_t, "status": t.uint8_t}
+_ACK = {"tunnel_id": t.uint16_t, "num_bytes_left": t.uint16_t}
+_READY = {"tunnel_id": t.uint16_t, "num_octets_left": t.uint16_t}
+
+
 class Tunneling(smartenergy.Tunneling):
     """Tunneling (0x0704): how GBCS reaches the GSME (GET / GET-RESPONSE / 0x03 in TransferData)."""
 
@@ -89,25 +96,19 @@ class Tunneling(smartenergy.Tunneling):
             "protocol_id": TunnelProtocol, "manufacturer_code": t.uint16_t,
             "flow_control_support": t.Bool, "max_incoming_transfer_size": t.uint16_t})
         close_tunnel: Final = ZCLCommandDef(id=0x01, schema={"tunnel_id": t.uint16_t})
-        transfer_data: Final = ZCLCommandDef(id=0x02, schema={"tunnel_id": t.uint16_t, "data": t.Bytes})
-        transfer_data_error: Final = ZCLCommandDef(id=0x03, schema={"tunnel_id": t.uint16_t,
-                                                                    "status": t.uint8_t})
-        ack_transfer_data: Final = ZCLCommandDef(id=0x04, schema={"tunnel_id": t.uint16_t,
-                                                                  "num_bytes_left": t.uint16_t})
-        ready_data: Final = ZCLCommandDef(id=0x05, schema={"tunnel_id": t.uint16_t,
-                                                           "num_octets_left": t.uint16_t})
+        transfer_data: Final = ZCLCommandDef(id=0x02, schema=_TRANSFER)
+        transfer_data_error: Final = ZCLCommandDef(id=0x03, schema=_ERROR)
+        ack_transfer_data: Final = ZCLCommandDef(id=0x04, schema=_ACK)
+        ready_data: Final = ZCLCommandDef(id=0x05, schema=_READY)
         get_supported_tunnel_protocols: Final = ZCLCommandDef(id=0x06, schema={"protocol_offset": t.uint8_t})
 
     class ClientCommandDefs(BaseCommandDefs):
         request_tunnel_response: Final = ZCLCommandDef(id=0x00, schema={
             "tunnel_id": t.uint16_t, "status": TunnelStatus, "max_incoming_transfer_size": t.uint16_t})
-        transfer_data: Final = ZCLCommandDef(id=0x01, schema={"tunnel_id": t.uint16_t, "data": t.Bytes})
-        transfer_data_error: Final = ZCLCommandDef(id=0x02, schema={"tunnel_id": t.uint16_t,
-                                                                    "status": t.uint8_t})
-        ack_transfer_data: Final = ZCLCommandDef(id=0x03, schema={"tunnel_id": t.uint16_t,
-                                                                  "num_bytes_left": t.uint16_t})
-        ready_data: Final = ZCLCommandDef(id=0x04, schema={"tunnel_id": t.uint16_t,
-                                                           "num_octets_left": t.uint16_t})
+        transfer_data: Final = ZCLCommandDef(id=0x01, schema=_TRANSFER)
+        transfer_data_error: Final = ZCLCommandDef(id=0x02, schema=_ERROR)
+        ack_transfer_data: Final = ZCLCommandDef(id=0x03, schema=_ACK)
+        ready_data: Final = ZCLCommandDef(id=0x04, schema=_READY)
         tunnel_closure_notification: Final = ZCLCommandDef(id=0x06, schema={"tunnel_id": t.uint16_t})
 
 
