@@ -37,8 +37,8 @@ async def port(air: VirtualAir, eui: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hub_on(air: VirtualAir) -> AsyncIterator[HubStandIn]:
-    hub = HubStandIn(await port(air, HUB))
+async def hub_on(air: VirtualAir, **kw: Any) -> AsyncIterator[HubStandIn]:
+    hub = HubStandIn(await port(air, HUB), **kw)
     await hub.start(NETWORK)
     try:
         yield hub

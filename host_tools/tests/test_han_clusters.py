@@ -16,11 +16,13 @@ from commshub.han.clusters import (Metering, Prepayment, Price, TopUpResult, Tun
 UTRN = b"12345678901234567890"
 
 
-def test_zigpy_registry_now_knows_our_clusters() -> None:
+def test_our_clusters_are_used_and_zigpys_registry_is_left_alone() -> None:
     for cls in (Price, Tunneling, Prepayment):
-        assert Cluster._registry[cls.cluster_id] is cls
+        assert zcl.cluster_class(cls.cluster_id) is cls
         assert cls.server_commands and cls.attributes
-    assert zcl.cluster_class(0x0702) is Metering  # zigpy's own, untouched
+        assert Cluster._registry[cls.cluster_id] is not cls
+        assert not Cluster._registry[cls.cluster_id].server_commands  # zigpy's stub
+    assert zcl.cluster_class(0x0702) is Metering  # zigpy's own
 
 
 def test_consumer_top_up_bytes_follow_the_spec_layout() -> None:

@@ -3,9 +3,10 @@
 zigpy 2.4 defines Metering (0x0702) completely and leaves Price (0x0700),
 Tunneling (0x0704) and Prepayment (0x0705) as stubs. We subclass its stubs
 with `AttributeDefs` / `ServerCommandDefs` / `ClientCommandDefs`, so frames are
-built and parsed by zigpy's own machinery (and zigpy's cluster registry, hence
-the capture decoder, now knows these clusters too). Only what the GB HAN flows
-need is defined: more can be added without touching anything else.
+built and parsed by zigpy's own machinery. They stay out of zigpy's global
+cluster registry (importing this module changes nothing for other zigpy users);
+`SE_CLUSTERS` maps their ids to them. Only what the GB HAN flows need is
+defined: more can be added without touching anything else.
 
 Directions follow zigpy: `ServerCommandDefs` are commands a server *receives*
 (client -> server), `ClientCommandDefs` commands a client receives.
@@ -24,6 +25,8 @@ Metering = smartenergy.Metering  # complete in zigpy: used as is
 
 class Price(smartenergy.Price):
     """Price (0x0700): the current tariff as the meter publishes it (a subset of SE 1.4 D.4)."""
+
+    _skip_registry = True  # leave zigpy's global registry as it is (see the module docstring)
 
     class AttributeDefs(BaseAttributeDefs):
         tier1_price_label: Final = ZCLAttributeDef(id=0x0000, type=t.CharacterString, access="r")
@@ -88,6 +91,8 @@ _READY = {"tunnel_id": t.uint16_t, "num_octets_left": t.uint16_t}
 class Tunneling(smartenergy.Tunneling):
     """Tunneling (0x0704): how GBCS reaches the GSME (GET / GET-RESPONSE / 0x03 in TransferData)."""
 
+    _skip_registry = True  # leave zigpy's global registry as it is (see the module docstring)
+
     class AttributeDefs(BaseAttributeDefs):
         close_tunnel_timeout: Final = ZCLAttributeDef(id=0x0000, type=t.uint16_t, access="r")
 
@@ -148,6 +153,8 @@ class Prepayment(smartenergy.Prepayment):
     """Prepayment (0x0705): credit, emergency credit and top-ups (a subset of SE 1.4 D.7).
 
     Money is in the currency's minor unit (pence for GBP)."""
+
+    _skip_registry = True  # leave zigpy's global registry as it is (see the module docstring)
 
     class AttributeDefs(BaseAttributeDefs):
         payment_control_configuration: Final = ZCLAttributeDef(id=0x0000, type=t.bitmap16, access="r")

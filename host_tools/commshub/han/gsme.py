@@ -8,7 +8,9 @@ mirror. On each wake it: polls its parent; reports its Metering attributes
 RequestTunnel); sends TransferData GET (`0x01`) and for each GET-RESPONSE
 (`0x02`, count still waiting, one message) handles the message and answers with
 `0x03` + its response, until the hub has nothing left; then lets the OTA client
-(if any) fetch blocks for up to `awake_s`; then sleeps again.
+(if any) work for up to `awake_s` (it queries for an image on the first wake,
+every `ota_query_every` wakes and after an Image Notify, and goes on with a
+transfer in progress); then sleeps again.
 
 Model: gas flow 0.12 +- 0.10 m3/h over the day (`DailyProfile`, in dm3), the
 register in m3 with divisor 1000; battery from 100 % down by `drain_per_wake`.
@@ -19,7 +21,7 @@ grouping header as a response).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from commshub.han import zcl
@@ -52,7 +54,8 @@ class Gsme(HanDevice):
 
     def __init__(self, path: str, *, install_code: bytes, identity: Identity | None = None,
                  wake_interval_s: float = 1800.0, awake_s: float = 5.0, drain_per_wake: float = 0.01,
-                 price_p_per_m3: int = 7000, top_up_key: bytes = b"", **kw: Any) -> None:
+                 price_p_per_m3: int = 7000, ota_query_every: int = 48, top_up_key: bytes = b"",
+                 **kw: Any) -> None:
         super().__init__(path, install_code=install_code, identity=identity or Identity(
             model="GSME emulator", image_type=0x0201, power_source=0x03), **kw)
         self.wake_interval_s = wake_interval_s
@@ -65,7 +68,7 @@ class Gsme(HanDevice):
         self.commands: list[bytes] = []
         self.replies: list[bytes] = []
         self.reply: Callable[[bytes], bytes] = gbcs_reply
-        self.on_wake: list[Callable[[], Awaitable[None]]] = []  # e.g. the OTA client's step
+        self.ota_query_every = ota_query_every
         self.account = Account(self.clock, lambda: self.gas.amount(self.clock.now()) / 1000.0
                                * price_p_per_m3 / 100.0, top_up_key=top_up_key)
         m = self.server(Metering)
@@ -95,8 +98,9 @@ class Gsme(HanDevice):
             metering = int(Metering.cluster_id)
             await self.send_reports(metering, [0x0000, 0x0201])
             await self.fetch_commands()
-            for step in self.on_wake:
-                await step()
+            if self.ota is not None and (self.ota.offered is not None or self.ota.notified.is_set()
+                                         or (self.wakes - 1) % self.ota_query_every == 0):
+                await self.ota.step(self.awake_s)
         finally:
             self.awake = False
 

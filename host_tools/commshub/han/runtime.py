@@ -18,15 +18,19 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bellows.types as bt
+from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import Cluster
 from zigpy.zcl.clusters.general import Basic
 
 from commshub.han import zcl
 from commshub.han.clock import SimClock
 from commshub.radio.device import SE_PROFILE, BellowsDevice, Received
+
+if TYPE_CHECKING:
+    from commshub.han.ota import OtaClient
 
 LOG = logging.getLogger(__name__)
 HUB_NWK = 0x0000
@@ -71,7 +75,8 @@ class HanDevice:
     node_type = "router"
 
     def __init__(self, path: str, *, install_code: bytes | None, identity: Identity | None = None,
-                 clock: SimClock | None = None, hub_nwk: int = HUB_NWK) -> None:
+                 clock: SimClock | None = None, hub_nwk: int = HUB_NWK,
+                 trusted_key: ec.EllipticCurvePublicKey | None = None) -> None:
         self.radio = BellowsDevice(path, install_code=install_code)
         self.identity = identity or Identity()
         self.clock = clock or SimClock()
@@ -83,6 +88,10 @@ class HanDevice:
         self._tsn = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.log: list[str] = []  # what happened, for people and tests
+        self.ota: OtaClient | None = None
+        if trusted_key is not None:
+            from commshub.han.ota import OtaClient  # noqa: PLC0415  (ota imports this module)
+            self.ota = OtaClient(self, trusted_key)
         basic = self.server(Basic)
         basic.set("zcl_version", 8)
         basic.set("manufacturer", lambda: self.identity.manufacturer)

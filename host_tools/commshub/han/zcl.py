@@ -52,10 +52,10 @@ class Frame:
 
 
 def cluster_class(cluster_id: int) -> type[Cluster]:
-    """The zigpy cluster class for an id (ours replace zigpy's empty SE stubs once imported)."""
-    from commshub.han import clusters  # noqa: F401  (registers Price, Tunneling, Prepayment)
+    """The zigpy cluster class for an id: ours for the SE clusters zigpy leaves empty."""
+    from commshub.han.clusters import SE_CLUSTERS  # noqa: PLC0415  (clusters imports nothing of ours)
 
-    cls = Cluster._registry.get(cluster_id)
+    cls = SE_CLUSTERS.get(cluster_id) or Cluster._registry.get(cluster_id)
     if cls is None:
         raise ZclError(f"no cluster definition for {cluster_id:#06x}")
     return cls
