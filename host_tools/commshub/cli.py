@@ -10,7 +10,7 @@ from . import __version__
 
 # Subcommands, in the order `--help` lists them. Each module has register(subparsers).
 COMMANDS = ["run", "emulate", "console", "send", "status", "image", "keys", "broker", "bench", "capture",
-            "flash", "deploy", "air"]
+            "flash", "deploy", "air", "han"]
 
 
 def build_parser() -> argparse.ArgumentParser:
