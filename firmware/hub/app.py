@@ -25,8 +25,9 @@ else:  # verify mode if it is due (it resets), else drop its code again
 
     boot.boot(ROOT)
     del boot
-    sys.modules.pop("hub.boot")
-    delattr(sys.modules["hub"], "boot")
+    from hub import forget
+
+    forget("hub.boot")
 
 import asyncio
 

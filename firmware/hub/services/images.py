@@ -10,31 +10,16 @@ rollback). Verification does not run here: the last block's answer says
 """
 
 import gc
-import sys
 import time
 
 import asyncio
 
-from hub import FW_VERSION
+from hub import FW_VERSION, forget
 from hub.errors import bad_args
 from hub.services.slots import Slots
 from hub.services.store import Store, join
 
 SETTLE_MS = 10000  # a confirmed boot reports its events after MQTT is up, or this long
-
-
-def _unload(names):
-    # Forget modules that are rarely needed so their code leaves the heap.
-    for n in names:
-        sys.modules.pop(n, None)
-        pkg, _, attr = n.rpartition(".")
-        p = sys.modules.get(pkg)
-        if p is not None:
-            try:
-                delattr(p, attr)
-            except (AttributeError, KeyError, TypeError):
-                pass
-    gc.collect()
 
 
 class Images:
@@ -126,11 +111,7 @@ class Images:
         # Activation, status, rollback: loaded for one command, then dropped.
         from hub.services import activation
 
-        sys.modules.pop("hub.services.activation", None)
-        try:
-            delattr(sys.modules["hub.services"], "activation")
-        except (AttributeError, KeyError, TypeError):
-            pass
+        forget("hub.services.activation")
         return activation
 
     def abort(self):
@@ -160,7 +141,8 @@ class Images:
             from hub.services import handover
 
             handover.run(self, reg)
-            _unload(("hub.services.handover",))
+            forget("hub.services.handover")
+            gc.collect()
         t = self.xfer
         if t and t.state == "received":
             self._complete()  # it waited for the end of a trial

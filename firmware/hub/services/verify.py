@@ -13,25 +13,16 @@ record; the next normal boot reports it (handover).
 
 import gc
 import os
-import sys
 import time
 from binascii import hexlify
 
+from hub import forget
 from hub.errors import HubError
 from hub.images import bundle
 from hub.services.slots import META, other, vtuple
 
 BUF = 1024
 RESERVE = 8  # filesystem blocks left free for the state files
-
-
-def _drop(name):
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    try:
-        delattr(sys.modules[pkg], attr)
-    except (AttributeError, KeyError, TypeError):
-        pass
 
 
 def _err(code, msg):
@@ -87,7 +78,7 @@ def check(f, size, file_hash, ctx, buf):
     f.seek(lay[2])
     sig = gbcs.parse_trailer(f.read(gbcs.TRAILER))[1]
     h = (h.manufacturer, h.image_type, h.file_version, h.total_size)
-    _drop("hub.images.gbcs")  # not needed beyond the header: make room for the manifest
+    forget("hub.images.gbcs")  # not needed beyond the header: make room for the manifest
     m = bundle.read_manifest(f, lay[0], lay[1])[0]
     v = vtuple(m["version"])
     if v[0] << 24 | v[1] << 16 | v[2] << 8 != h[2] & 0xFFFFFF00:
@@ -112,7 +103,7 @@ def check(f, size, file_hash, ctx, buf):
     else:
         raise _err("bad_signature", "no trusted key verifies the signature")
     p256 = None
-    _drop("hub.crypto.p256")
+    forget("hub.crypto.p256")
     if h[0] != ctx.ids[0]:
         raise _err("wrong_manufacturer", "manufacturer 0x%04X, this hub takes 0x%04X" % (h[0], ctx.ids[0]))
     if h[1] != ctx.ids[1]:
