@@ -20,7 +20,7 @@ def _all(dec, data, now=0, chunk=None):
     for a in range(0, len(data), step):
         end = min(a + step, len(data))
         i = a
-        while i < end:
+        while i < end or dec.pending:
             i = dec.feed(data, i, end, now)
             if dec.result == frame.FRAME:
                 out.append(("frame", dec.kind, dec.seq, bytes(dec.payload)))
@@ -117,6 +117,57 @@ def test_truncated_then_timeout():
     got = _all(d, PING_REQ, now=1201)
     assert got == [("frame", 1, 1, bytes(PING_REQ[9:-4]))], got
     assert d.dropped == 1
+
+
+def test_a_frame_right_after_a_truncated_one_is_not_lost():
+    # The sender gave up on a frame after 12 bytes and sent a whole one within the
+    # timeout: it sits in the first one's body. When the sender tries it again later
+    # the partial frame is dropped and the first copy found in it.
+    cut = frame.encode(frame.REQUEST, 7, b"config.set", b'{"key":"label","value":"a long enough value"}')[:12]
+    for chunk in (None, 1, 5):
+        d = frame.Decoder()
+        assert _all(d, cut + PING_REQ, now=1000, chunk=chunk) == []
+        got = _all(d, PING_REQ, now=2000, chunk=chunk)
+        assert got == [("frame", 1, 1, bytes(PING_REQ[9:-4]))] * 2, (chunk, got)
+        assert d.dropped == 1
+
+
+def test_frames_inside_a_body_that_fails_its_crc_are_found():
+    # Frames right behind a truncated one fill its body: the CRC fails, then every
+    # frame in it and after it is read.
+    cut = frame.encode(frame.REQUEST, 7, b"config.set", b'{"key":"label","value":"a long enough value"}')[:12]
+    for chunk in (None, 1, 5, 17):
+        d = frame.Decoder()
+        got = _all(d, cut + PING_REQ * 5, chunk=chunk)
+        assert got[0] == ("fault", 1, 7, "bad_crc"), (chunk, got)
+        assert got[1:] == [("frame", 1, 1, bytes(PING_REQ[9:-4]))] * 5, (chunk, got)
+
+
+def test_nested_truncations_are_all_recovered():
+    # Two truncated frames in a row, then good ones: each failed body is read again.
+    big = frame.encode(frame.REQUEST, 9, b"x", b'{"v":"' + b"y" * 80 + b'"}')
+    for chunk in (None, 3):
+        d = frame.Decoder()
+        got = _all(d, big[:30] + big[:50] + PING_REQ * 6, chunk=chunk)
+        frames = [g for g in got if g[0] == "frame"]
+        assert frames == [("frame", 1, 1, bytes(PING_REQ[9:-4]))] * 6, (chunk, got)
+        assert all(g[3] == "bad_crc" for g in got if g[0] == "fault"), got
+
+
+def test_junk_full_of_sync_bytes_never_hides_the_frames_after_it():
+    import random
+
+    random.seed(7)
+    rand = random.getrandbits
+    for round_ in range(150):
+        d = frame.Decoder()
+        junk = bytearray(rand(8) for _ in range(rand(9)))
+        for _ in range(rand(3)):  # sync pairs and real frame heads in the junk
+            p = rand(8) % (len(junk) + 1)
+            junk[p:p] = PING_REQ[:rand(5) % 20] if rand(1) else b"\xa5\x5a"
+        _all(d, junk, now=0, chunk=1 + rand(4))
+        got = _all(d, PING_REQ * 3, now=1000, chunk=1 + rand(4))
+        assert got[-3:] == [("frame", 1, 1, bytes(PING_REQ[9:-4]))] * 3, (round_, bytes(junk), got)
 
 
 def test_no_timeout_within_200ms():

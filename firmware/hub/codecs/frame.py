@@ -57,6 +57,8 @@ class Decoder:
         # Counters for status and tests.
         self.frames = 0
         self.faults = 0
+        self.rp = 0  # bytes of a failed frame to read again: buf[rp:rn] (see _resync)
+        self.rn = 0
         self.skipped = 0  # bytes outside frames (console text on a real board)
         self.dropped = 0  # partial frames dropped by the inter-byte timeout
         self.bad_hcrc = 0
@@ -65,6 +67,13 @@ class Decoder:
         """Forget any partial frame."""
         self.state = _S1
         self.pos = 0
+        self.rn = 0
+
+    @property
+    def pending(self):
+        """True while bytes of a failed frame wait to be read again: feed more
+        (even an empty range) until it is False."""
+        return self.rn > 0
 
     def feed(self, data, start, end, now):
         """Consume data[start:end] received at ticks_ms `now`.
@@ -74,13 +83,24 @@ class Decoder:
         answered (result FAULT: seq, error), so call again with the rest.
         """
         self.result = NONE
-        if start >= end:
-            return start
-        if self.state != _S1 and ticks_diff(now, self.last) > self.timeout_ms:
-            self.dropped += 1
-            self.state = _S1
-        self.last = now
-        i = start
+        if start < end:
+            if self.state != _S1 and ticks_diff(now, self.last) > self.timeout_ms:
+                self.dropped += 1
+                if self.state == _BODY:  # what came of it may hold a whole frame
+                    self._resync(None, 0, 0, self.pos)
+                self.state = _S1
+            self.last = now
+        if self.rn:  # they came before data[start:]
+            n = self.rn
+            self.rn = 0
+            i = self._run(self.buf, self.rp, n)
+            if not self.rn and i < n:  # stopped at a frame or fault: the rest later
+                self.rp, self.rn = i, n
+            if self.result != NONE:
+                return start
+        return self._run(data, start, end)
+
+    def _run(self, data, i, end):
         while i < end:
             st = self.state
             if st == _BODY:
@@ -90,6 +110,8 @@ class Decoder:
                 i += n
                 if self.pos == self.need:
                     self._finish()
+                    if self.result == FAULT:
+                        self._resync(data, i, end, self.need)
                     return i
             elif st == _SKIP:
                 n = min(end - i, self.need)
@@ -156,6 +178,24 @@ class Decoder:
         self.state = _BODY
         self.pos = 0
         self.need = length + 4
+
+    def _resync(self, data, i, end, n):
+        # The n body bytes of a frame that failed (bad CRC, or dropped by the
+        # timeout) may hold the start of the next frame: the sender gave up on
+        # one and began another. Read them again from their first sync byte,
+        # moved to the front of buf; a frame found there is copied further to
+        # the front as it is read, so nothing is overwritten before it is
+        # read. When these bytes were themselves being read again (data is
+        # buf), the rest of that replay follows them.
+        k = self.buf.find(b"\xa5", 0, n)
+        a = 0
+        if k >= 0:
+            a = n - k
+            self.buf[0:a] = self._mv[k:n]
+        if data is self.buf and i < end:
+            self.buf[a:a + end - i] = self._mv[i:end]
+            a += end - i
+        self.rp, self.rn = 0, a
 
     def _finish(self):
         n = self.length

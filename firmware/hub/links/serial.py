@@ -101,7 +101,7 @@ class SerialLink:
                 continue
             now = time.ticks_ms()
             i = 0
-            while i < n:
+            while i < n or dec.pending:
                 i = dec.feed(rx, i, n, now)
                 if dec.result == frame.FRAME:
                     await self._request(dec.kind, dec.seq, dec.payload)
