@@ -190,3 +190,34 @@ def test_periodic_polling_picks_up_queued_frames() -> None:
             assert (await sleepy.receive(cluster=ZCL_CLUSTER)).payload == b"p"
 
     run(body)
+
+
+def test_sleepy_child_of_a_router_is_reached_through_it() -> None:
+    """Joins through a router parent (the TC decides, the router's host sees the child),
+    then two-hop delivery with the frame held at the router until the child polls."""
+    air = VirtualAir(time_scale=20, seed=16)
+    seen: list[AirEvent] = []
+    air.add_listener(seen.append)
+
+    async def body() -> None:
+        async with node(air, HUB) as hub, node(air, IHD, code=OTHER_CODE) as router, \
+                node(air, METER, code=CODE) as sleepy:
+            router_id = await form_and_join(hub, router, OTHER_CODE)
+            await hub.permit(0)  # only the router lets devices in now
+            await router.permit(60)
+            await hub.allow(sleepy.eui64, CODE)
+            nwk = await sleepy.join(channel=CHANNEL, pan_id=PAN, node_type="sleepy")
+            assert hub.tc_joins[-1][0] == nwk  # the TC decided about it ...
+            (parent,) = [e for e in _kinds(seen, "join") if e.src.nwk == nwk]
+            assert parent.dst.nwk == router_id  # ... and the router is its parent
+            sending = asyncio.ensure_future(hub.send_unicast(nwk, b"via", cluster=ZCL_CLUSTER))
+            await until(lambda: any(e.src.nwk == router_id for e in _kinds(seen, "queued")))
+            assert await sleepy.poll() == t.EmberStatus.SUCCESS
+            assert (await sleepy.receive(cluster=ZCL_CLUSTER)).payload == b"via"
+            assert await sending == t.EmberStatus.SUCCESS
+            assert await sleepy.send_unicast(0, b"up", cluster=ZCL_CLUSTER) \
+                == t.EmberStatus.SUCCESS
+            got = await hub.receive(cluster=ZCL_CLUSTER)
+            assert (got.sender, got.payload) == (nwk, b"up")
+
+    run(body)
