@@ -11,6 +11,7 @@ import pytest
 
 from commshub.radio import VirtualAir, linkmodel
 from commshub.radio.air import AirEvent
+from commshub.radio.device import JoinError
 
 from test_virtual_air import CHANNEL, CODE, HUB, IHD, METER, OTHER_CODE, PAN, ZCL_CLUSTER, \
     form_and_join, hub_forms, node, run, until
@@ -219,5 +220,25 @@ def test_sleepy_child_of_a_router_is_reached_through_it() -> None:
                 == t.EmberStatus.SUCCESS
             got = await hub.receive(cluster=ZCL_CLUSTER)
             assert (got.sender, got.payload) == (nwk, b"up")
+
+    run(body)
+
+
+def test_mgmt_permit_joining_broadcast_opens_routers() -> None:
+    air = VirtualAir(time_scale=20, seed=17)
+
+    async def body() -> None:
+        async with node(air, HUB) as hub, node(air, IHD, code=OTHER_CODE) as router, \
+                node(air, METER, code=CODE) as meter:
+            await form_and_join(hub, router, OTHER_CODE)
+            await hub.permit(0)
+            await hub.allow(meter.eui64, CODE)
+            with pytest.raises(JoinError):  # nobody open
+                await meter.join(channel=CHANNEL, pan_id=PAN)
+            # ZDO Mgmt_Permit_Joining_req (seq, 60 s, TC significance) to all routers.
+            assert await hub.send_broadcast(bytes([1, 60, 1]), cluster=0x0036, dest=0xFFFC,
+                                            profile=0, src_ep=0, dst_ep=0) == t.EmberStatus.SUCCESS
+            await meter.join(channel=CHANNEL, pan_id=PAN)
+            assert hub.tc_joins[-1][3] == t.EmberJoinDecision.USE_PRECONFIGURED_KEY
 
     run(body)

@@ -39,6 +39,7 @@ MAX_PAYLOAD = 82  # EmberZNet's maximum APS payload with NWK security, no fragme
 PASSIVE_ACK_S = 0.5
 BROADCAST_JITTER_S = 0.064
 SEEN_PER_NODE = 64
+MGMT_PERMIT_JOINING_REQ = 0x0036  # ZDO: routers open or close joining themselves
 
 
 @dataclasses.dataclass
@@ -163,6 +164,7 @@ def _deliver(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp, aps: t.EmberApsF
     if tag in seen:
         return True  # an APS duplicate: acked again, not passed up
     seen.append(tag)
+    _stack_receives(air, dst, aps, payload)
     loss = air.link(last, dst).loss
     air.emit("delivered", src=src, dst=dst, aps=aps_of(aps), payload=payload,
              status=kind.name)
@@ -171,6 +173,15 @@ def _deliver(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp, aps: t.EmberApsF
                       sender=src.node_id, bindingIndex=0xFF, addressIndex=0xFF,
                       messageContents=payload)
     return True
+
+
+def _stack_receives(air: VirtualAir, dst: VirtualNcp, aps: t.EmberApsFrame,
+                    payload: bytes) -> None:
+    """What the receiving Zigbee stack itself acts on (the host gets the frame as well)."""
+    if aps.profileId == 0 and aps.clusterId == MGMT_PERMIT_JOINING_REQ and len(payload) >= 2:
+        if dst.tokens is not None and dst.tokens.node_type in ROUTERS:
+            duration = payload[1]
+            dst.permit_until = float("inf") if duration == 0xFF else air.now() + duration
 
 
 def _message_sent(src: VirtualNcp, kind: t.EmberOutgoingMessageType, dest: int,
