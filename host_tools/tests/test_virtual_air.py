@@ -242,7 +242,11 @@ def test_bellows_over_a_pty_and_the_air_on_its_own_thread() -> None:
         hub_path = air_thread.open_pty(hub_ncp)
         meter_port = air_thread.serve_tcp(meter_ncp)
         seen: list[str] = []
-        air_thread.add_listener(lambda e: seen.append(e.kind))
+
+        def listener(event: AirEvent) -> None:
+            seen.append(event.kind)
+
+        air_thread.add_listener(listener)
 
         async def body() -> None:
             hub = BellowsDevice(hub_path)
@@ -260,6 +264,11 @@ def test_bellows_over_a_pty_and_the_air_on_its_own_thread() -> None:
 
         run(body)
         assert "join" in seen and "delivered" in seen
+        air_thread.remove_listener(listener)
+        n = len(seen)
+        air_thread.call(air_thread.air.emit, "poll")
+        assert len(seen) == n
+    air_thread.remove_listener(listener)  # after stop: nothing to do, no error
 
 
 @pytest.mark.parametrize("version", [8, 13])

@@ -68,6 +68,11 @@ class AirThread:
         """fn(event) for every AirEvent (called on the air's thread)."""
         self.call(self.air.add_listener, fn)
 
+    def remove_listener(self, fn: Listener) -> None:
+        """Stop calling fn (a no-op once the air is stopped)."""
+        if self.loop.is_running():
+            self.call(self.air.remove_listener, fn)
+
     def stop(self) -> None:
         """Close every NCP and stop the loop and the thread."""
         if not self.loop.is_running():
