@@ -89,7 +89,7 @@ def _send_all(link, offered_hash: str, size: int, blocks: bytes) -> str:
         off, n = ans["need"][0]
         ans = link.request("image.block", {"offset": off}, bytes(blocks[off:off + n]), timeout=60).result
     with pytest.raises(push.PushError) as e:
-        push._await_verification(link, 60)
+        push._await_verification(link, offered_hash, 60)
     return e.value.code
 
 
