@@ -47,11 +47,14 @@ def _sent(master: int) -> bytes:
 
 def test_every_real_board_has_a_consistent_flash_description() -> None:
     names = spec.flashable()
-    assert set(names) == {"esp32-devkitc", "rpi-pico-w", "raspberry-pi"}
-    esp = spec.load("esp32-devkitc")
-    assert esp.esp is not None and esp.esp.fs_size == esp.board.fs_bytes
-    # Stock MicroPython ESP32_GENERIC (partitions-4MiB.csv): factory app at 0x10000, vfs at 0x200000, 2 MiB.
-    assert (esp.esp.app, esp.esp.fs_offset, esp.esp.fs_size) == (0x10000, 0x200000, 0x200000)
+    assert set(names) == {"esp32-devkitc", "esp32-wrover", "rpi-pico-w", "raspberry-pi"}
+    for name in ("esp32-devkitc", "esp32-wrover"):
+        esp = spec.load(name)
+        assert esp.esp is not None and esp.esp.fs_size == esp.board.fs_bytes
+        # Stock ESP32_GENERIC and its SPIRAM variant (partitions-4MiB.csv): app at 0x10000, vfs at 0x200000, 2 MiB.
+        assert (esp.esp.app, esp.esp.fs_offset, esp.esp.fs_size) == (0x10000, 0x200000, 0x200000)
+    # On a WROVER module GPIO16/17 belong to the PSRAM: the NCP must be wired elsewhere.
+    assert not {16, 17} & {spec.load("esp32-wrover").board.raw["radio"][k] for k in ("tx", "rx", "rts", "cts")}
     pico = spec.load("rpi-pico-w")
     # RPI_PICO_W keeps 848 KiB of littlefs at the end of its 2 MiB flash.
     assert pico.board.fs_bytes == 848 * 1024
