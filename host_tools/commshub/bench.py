@@ -175,8 +175,27 @@ def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
     return rtt_stats(rtts)
 
 
+def radio_report(r: dict) -> list[str]:
+    """Markdown lines for the radio benchmarks (bench_radio.run's numbers)."""
+    L = ["", "## Radio (issue 4)", "",
+         "| what | p50 | p99 |", "|---|---|---|"]
+    for key, s in r["ezsp"].items():
+        L.append(f"| EZSP command round trip through the virtual NCP (getEui64 from stock bellows), {key} | "
+                 f"{s['p50']:.2f} ms | {s['p99']:.2f} ms |")
+    for key, res in r["aps"].items():
+        if not isinstance(res, dict):
+            continue
+        rtt = res["rtt"]
+        L.append(f"| APS unicast round trip hub -> device -> hub on the virtual air, 40-byte payload, APS acks, "
+                 f"{key} ({res['failed']} failed) | {rtt['p50']:.1f} ms | {rtt['p99']:.1f} ms |")
+    L += ["", f"One 40-byte APS frame and its MAC ack take {r['aps']['one_hop_airtime_ms']:.2f} ms of air at "
+          "250 kbit/s (802.15.4 airtime as the virtual air models it); the round trips above include the "
+          "bellows hosts, ASH on both NCPs and the modelled air.", ""]
+    return L
+
+
 def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], command: str,
-                 images: dict | None = None) -> None:
+                 images: dict | None = None, radio: dict | None = None) -> None:
     L = [
         "# Benchmarks",
         "",
@@ -229,6 +248,8 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
         from .bench_images import report
 
         L += report(images)
+    if radio:
+        L += radio_report(radio)
     with open(out, "w") as f:
         f.write("\n".join(L))
 
@@ -259,5 +280,9 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
             runs.append(r)
         else:
             log("benchmark: Mosquitto not installed; skipped (apt-get install mosquitto)")
-    write_report(out, runs, floors, notes, command, images)
+    from . import bench_radio
+
+    log("benchmark: radio (virtual NCP and air)")
+    radio = bench_radio.run(log)
+    write_report(out, runs, floors, notes, command, images, radio)
     log(f"wrote {out}")
