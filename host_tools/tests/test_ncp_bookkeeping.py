@@ -156,6 +156,8 @@ def test_nv3_tokens_and_factory_reset_v13() -> None:
             assert (status, got.eui64, got.id) == (t.EmberStatus.SUCCESS, child.eui64, 0x1234)
             assert (await ezsp.getChildData(1))[0] == t.EmberStatus.NOT_JOINED
 
+            assert ncp.members == set()  # nobody joined; a join would be forgotten too
+            ncp.members.add(t.EUI64.convert(DEV))
             await ezsp.tokenFactoryReset(False, False)
             await hub.close()
             await hub.connect()
@@ -163,7 +165,7 @@ def test_nv3_tokens_and_factory_reset_v13() -> None:
             assert (await ezsp.networkInit(t.EmberNetworkInitBitmask.NETWORK_INIT_NO_OPTIONS))[0] == \
                 t.EmberStatus.NOT_JOINED
             assert (await ezsp.getChildData(0))[0] == t.EmberStatus.NOT_JOINED
-            assert ncp.tokens is None and ncp.unhandled == []
+            assert ncp.tokens is None and ncp.members == set() and ncp.unhandled == []
         finally:
             await hub.close()
 

@@ -20,9 +20,11 @@ from typing import Any
 
 from bellows.zigbee.application import ControllerApplication
 import bellows.ezsp.protocol
+import bellows.types as t
 import pytest
 import zigpy.config as zc
 import zigpy.types as zt
+import zigpy.zcl.foundation as f
 
 from commshub.radio import VirtualAir, VirtualNcp
 from commshub.radio.device import BellowsDevice
@@ -139,3 +141,73 @@ def test_zigpy_without_a_channel_scans_energy_and_avoids_a_busy_channel() -> Non
             await hub.close()
 
     run(body)
+
+
+def read_rsp(tsn: int, model: str) -> bytes:
+    hdr = f.ZCLHeader.general(tsn=tsn, command_id=f.GeneralCommand.Read_Attributes_rsp,
+                              direction=f.Direction.Server_to_Client)
+    rec = f.ReadAttributeRecord(attrid=0x0005, status=f.Status.SUCCESS,
+                                value=f.TypeValue(type=0x42, value=zt.CharacterString(model)))
+    schema = f.GENERAL_COMMANDS[f.GeneralCommand.Read_Attributes_rsp].schema
+    return hdr.serialize() + schema(status_records=[rec]).serialize()
+
+
+@pytest.mark.parametrize("version", [8, 13])
+def test_zigpy_permits_joins_reads_zcl_and_reads_the_ncp_tables(version: int) -> None:
+    async def body() -> None:
+        air = VirtualAir(time_scale=4.0)
+        events: list[Any] = []
+        air.add_listener(events.append)
+        hub = await serve(air, HUB, version)
+        esme_ncp, ihd_ncp = await serve(air, ESME, 13), await serve(air, IHD, 8)
+        esme = BellowsDevice(f"socket://127.0.0.1:{esme_ncp.port}")
+        ihd = BellowsDevice(f"socket://127.0.0.1:{ihd_ncp.port}")
+        try:
+            await esme.connect()
+            await ihd.connect()
+            async with zigpy_on(hub) as app:
+                info = app.state.network_info
+                assert hub.permit_until <= air.now()  # zigpy closes joins at start
+                await app.permit(60)
+                assert hub.permit_until > air.now() + 10
+                assert any(e.kind == "broadcast" and e.aps and e.aps.cluster == 0x0036 for e in events)
+
+                esme_nwk = await esme.join(channel=info.channel, pan_id=info.pan_id,
+                                           ext_pan_id=str(info.extended_pan_id), node_type="router")
+                ihd_nwk = await ihd.join(channel=info.channel, pan_id=info.pan_id,
+                                         ext_pan_id=str(info.extended_pan_id), node_type="end_device")
+                dev = app.get_device(ieee=zt.EUI64.convert(ESME))
+                assert dev.nwk == esme_nwk
+
+                ep = dev.add_endpoint(1)
+                ep.profile_id = 0x0104  # zigpy ignores ZCL in other profiles (SE 0x0109 included)
+                basic = ep.add_input_cluster(0x0000)
+
+                async def answer() -> None:
+                    msg = await esme.receive(cluster=0x0000)
+                    hdr, _ = f.ZCLHeader.deserialize(msg.payload)
+                    assert hdr.command_id == f.GeneralCommand.Read_Attributes
+                    status = await esme.send_unicast(0x0000, read_rsp(hdr.tsn, "ESME-1"), cluster=0x0000,
+                                                     profile=msg.profile, src_ep=1, dst_ep=msg.src_ep)
+                    assert status == t.EmberStatus.SUCCESS
+
+                (success, failure), _ = await asyncio.gather(
+                    basic.read_attributes(["model"], allow_cache=False), answer())
+                assert (success, failure) == ({"model": "ESME-1"}, {})
+
+                await app.load_network_info(load_devices=True)
+                tables = app.state.network_info
+                assert tables.children == [zt.EUI64.convert(IHD)]
+                assert tables.nwk_addresses[zt.EUI64.convert(IHD)] == ihd_nwk
+                counters = dict(zip(t.EmberCounterType, (await app._ezsp.readCounters())[0], strict=False))
+                assert counters[t.EmberCounterType.COUNTER_APS_DATA_RX_UNICAST] >= 1
+                assert counters[t.EmberCounterType.COUNTER_APS_DATA_TX_BROADCAST] >= 1
+                assert counters[t.EmberCounterType.COUNTER_JOIN_INDICATION] == 2
+            assert set(hub.unhandled) <= UNSUPPORTED
+        finally:
+            for d in (esme, ihd):
+                await d.close()
+            for n in (hub, esme_ncp, ihd_ncp):
+                await n.close()
+
+    run(body, timeout=120)

@@ -9,7 +9,7 @@ As EmberZNet keeps them:
 - child table: the end devices on the air whose parent we are, plus entries
   a host restored with setChildData (kept with the tokens).
 - tx power (setRadioPower) is the network's, as getNetworkParameters reports it.
-- tokenFactoryReset erases the network, key and child tables.
+- tokenFactoryReset erases the network, members, key and child tables.
 
 The rest of the bookkeeping registers from its own modules, imported here:
 `counters` (readCounters), `keytable` (key table, security state,
@@ -276,9 +276,10 @@ def _set_child(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> dict
 
 @handles("tokenFactoryReset")
 def _token_factory_reset(ncp: VirtualNcp, args: dict[str, Any] | None, raw: bytes) -> None:
-    """Erase the stack's tokens: network, key table, child table (the host resets the NCP next)."""
+    """Erase the stack's tokens: network, members, key and child tables (the host resets the NCP next)."""
     ncp.tokens = None
     ncp.key_table.clear()
+    ncp.members.clear()
     restored_children(ncp).clear()
 
 
