@@ -178,6 +178,20 @@ def test_capture_writes_jsonl_and_timeline_and_cli_shows_the_same(tmp_path: Path
     assert capsys.readouterr().out.splitlines() == timeline
 
 
+def test_capture_on_an_air_thread(tmp_path: Path) -> None:
+    """The threaded air (emulator supervisor, sync tests): events arrive on the air's thread."""
+    from commshub.radio.thread import AirThread
+
+    path = tmp_path / "thread.jsonl"
+    with AirThread() as at:
+        with capture_to(at, path, names={HUB: "hub"}) as cap:
+            at.call(lambda: at.air.emit("reset", src=at.air.add_ncp(HUB), status="RESET_SOFTWARE"))
+        at.call(lambda: at.air.emit("reset", src=at.air.radios[zt.EUI64.convert(HUB)], status="late"))
+    assert cap.count == 1
+    assert path.with_suffix(".txt").read_text().splitlines()[1:] == [
+        "    0.000  reset        hub  [RESET_SOFTWARE]"]
+
+
 def test_unreadable_lines_are_shown_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.jsonl"
     good = json.dumps(to_record(Event(1.0, "poll", Addr(ESME, 0x1A2B), Addr(HUB, 0))))

@@ -170,13 +170,15 @@ class Capture:
         self._write({"kind": "name", "eui64": _norm(str(eui64)), "name": label})
 
     def __call__(self, event: Any) -> None:
-        """The listener: one event to both files."""
+        """The listener: one event to both files (none once closed)."""
+        if self._jsonl.closed:
+            return  # a late callback after close is not an error
         self._write(to_record(event))
         self.count += 1
 
     def _write(self, rec: dict[str, Any]) -> None:
         if self._jsonl.closed:
-            return  # events after close (a late callback) are not an error
+            return
         self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._jsonl.flush()
         line = self._timeline.render(rec)
@@ -200,7 +202,7 @@ def attach(air: Listenable, path: str | Path, names: dict[str, str] | None = Non
 
 
 def detach(air: Listenable, cap: Capture) -> None:
-    """Stop a capture `attach` started and close its files."""
+    """Stop a capture `attach` started and close its files (a closed capture ignores late events)."""
     with contextlib.suppress(ValueError):  # already removed by the air's owner
         air.remove_listener(cap)
     cap.close()
