@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 
 from commshub.han import zcl
 from commshub.han.clock import SimClock
@@ -12,11 +14,12 @@ from commshub.han.clusters import CreditStatus, Metering, TopUpResult
 from commshub.han.esme import Esme
 from commshub.han.gsme import Gsme, gbcs_reply
 from commshub.han.ppmid import Ppmid
-from commshub.han.runtime import version_text
+from commshub.han.runtime import Network, version_text
+from commshub.han.scan import NoNetwork
 from commshub.han.utrn import make_utrn
 from commshub.radio import VirtualAir
 
-from han_helpers import START, TOP_UP_KEY, hub_on, joined, run, until
+from han_helpers import NETWORK, START, TOP_UP_KEY, code, hub_on, joined, port, run, until
 
 ESME_EUI = "00:0d:6f:00:0a:bc:de:01"
 GSME_EUI = "00:0d:6f:00:0a:bc:de:02"
@@ -166,5 +169,62 @@ def test_ppmid_emergency_credit_only_when_credit_is_low() -> None:
             assert not ppmid.display["status"] & CreditStatus.Emergency_Credit_Available
             assert esme.account.ec_selected
             assert 0 < ppmid.display["emergency_credit_p"] < esme.account.ec_limit_p
+
+    run(body)
+
+
+@pytest.mark.parametrize("ncp_reset", [False, True])
+def test_a_restarted_meter_resumes_its_network_without_rejoining(ncp_reset: bool) -> None:
+    air = VirtualAir(seed=7)
+    seen: list[str] = []
+    air.add_listener(lambda e: seen.append(e.status or ""))
+    clock = SimClock(time_scale=1.0, start=START)
+
+    async def body() -> None:
+        async with hub_on(air) as hub:
+            path = await port(air, ESME_EUI)
+            await hub.admit(ESME_EUI, code(1))
+            first = Esme(path, install_code=code(1), clock=clock)
+            nwk = await first.start(NETWORK)
+            await first.stop()  # power cut: the host goes, the NCP keeps its tokens
+            if ncp_reset:  # ... and the NCP rebooted too: network down until networkInit
+                ncp = next(n for n in air.radios.values() if str(n.eui64) == ESME_EUI)
+                ncp.reset_ncp()
+            joins = len(hub.radio.tc_joins)
+            again = Esme(path, install_code=code(1), clock=clock)
+            try:
+                # No new admission (its transient key is long used): it must resume, not rejoin.
+                assert await again.start(NETWORK) == nwk
+                assert again.log[0] == f"resumed as {nwk:#06x}"
+                assert len(hub.radio.tc_joins) == joins
+                assert ("network up from tokens (networkInit)" in seen) == ncp_reset
+                assert (await read(hub, nwk, METERING, [0x0306]))[0x0306] == 0
+            finally:
+                await again.stop()
+
+    run(body)
+
+
+def test_a_device_finds_the_hub_by_active_scan() -> None:
+    air = VirtualAir(seed=8)
+
+    async def body() -> None:
+        async with hub_on(air) as hub:
+            esme = Esme(await port(air, ESME_EUI), install_code=code(1))
+            await hub.admit(ESME_EUI, code(1))
+            try:
+                nwk = await esme.start(Network(ext_pan_id=NETWORK.ext_pan_id))  # channel, PAN unknown
+                assert esme.log[0].startswith("found network ")
+                assert f"channel {NETWORK.channel}, PAN {NETWORK.pan_id:#06x}" in esme.log[0]
+                assert (await read(hub, nwk, METERING, [0x0306]))[0x0306] == 0
+            finally:
+                await esme.stop()
+            # Nobody with that extended PAN ID: a clear error, no join attempted.
+            lost = Esme(await port(air, GSME_EUI), install_code=code(2))
+            try:
+                with pytest.raises(NoNetwork, match="no joinable network 0011223344556677"):
+                    await lost.start(Network(ext_pan_id="0011223344556677"))
+            finally:
+                await lost.stop()
 
     run(body)

@@ -130,3 +130,27 @@ def test_sleepy_gsme_downloads_only_while_awake() -> None:
                 assert held == sorted(held) and held[0] > 0 and len(set(held)) == len(held)
 
     run(body, timeout=120)
+
+
+def test_esme_ota_through_a_lossy_air_resumes_where_it_stopped() -> None:
+    from commshub.radio import VirtualAir
+    air = VirtualAir(seed=14, loss=0.1)
+    clock = SimClock(time_scale=1.0, start=START)
+    good = image(size=3000)
+
+    async def body() -> None:
+        async with hub_on(air, clock=clock) as hub, joined(
+                air, hub, ESME_EUI, Esme, 1, clock=clock, trusted_key=KEY.public_key()) as esme:
+            server = OtaServer(hub)
+            server.add(good)
+            nwk = esme.radio.node_id
+            assert await esme.ota.query()
+            assert not await esme.ota.fetch(budget_s=0.3)  # interrupted part way
+            held, size = esme.ota.progress
+            assert 0 < held < size == len(good)
+            before = len(server.asked[nwk])
+            assert await esme.ota.run()  # asks again, and goes on from where it was
+            assert server.asked[nwk][before] == held
+            assert esme.identity.file_version == NEW and server.ends[nwk] == [zcl.Status.SUCCESS]
+
+    run(body)

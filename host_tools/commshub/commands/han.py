@@ -65,9 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--install-code", help="16-byte install code, 32 hex digits (default random)")
     s.add_argument("--name", help="a name for list/stop (default KIND-N)")
     s.add_argument("--ezsp", type=int, default=8, help="EZSP version of the virtual NCP (8-13, default 8)")
-    s.add_argument("--channel", type=int, default=15, help="the hub's channel (default 15)")
-    s.add_argument("--pan-id", type=_int, default=0x1A62, help="the hub's PAN ID (default 0x1A62)")
-    s.add_argument("--ext-pan-id", help="the hub's extended PAN ID = its EUI-64 (default: any)")
+    s.add_argument("--ext-pan-id", help="the hub's extended PAN ID = its EUI-64 (default: the first "
+                   "network that lets it join)")
+    s.add_argument("--channel", type=int, help="the hub's channel (default: found by an active scan)")
+    s.add_argument("--pan-id", type=_int, help="the hub's PAN ID (default: found by an active scan)")
     s.add_argument("--time-scale", type=float, default=1.0,
                    help="meter time runs this many times faster than real time (default 1)")
     s.add_argument("--version", dest="file_version", type=_version, default=_version("1.0.0"),

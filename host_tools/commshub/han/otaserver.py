@@ -3,7 +3,8 @@ records what each device said at the end.
 
 `OtaServer(hub)`; `add(image_bytes)` offers a GBCS image to devices of its
 manufacturer code and image type (or to the pair given, to test refusals);
-`notify(nwk)` sends Image Notify. `progress[nwk]` is the last offset asked for,
+`notify(nwk)` sends Image Notify. `progress[nwk]` is the last offset asked for
+(`asked[nwk]` all of them),
 `ends[nwk]` the Upgrade End statuses received. `upgrade_time` is what the
 Upgrade End Response says (0: now; 0xFFFFFFFF: wait); `wait_blocks` answers the
 first N block requests of each device with WAIT_FOR_DATA.
@@ -34,6 +35,7 @@ class OtaServer:
         self.hub = hub
         self.images: dict[tuple[int, int], tuple[int, bytes]] = {}
         self.progress: dict[int, int] = {}
+        self.asked: dict[int, list[int]] = collections.defaultdict(list)  # every offset requested
         self.ends: dict[int, list[Status]] = collections.defaultdict(list)
         self.upgrade_time = upgrade_time
         self.wait_blocks = wait_blocks
@@ -82,6 +84,7 @@ class OtaServer:
                                current_time=now, request_time=now + 1, minimum_block_period=0)
         start = int(a.file_offset)
         self.progress[msg.sender] = start
+        self.asked[msg.sender].append(start)
         data = offer[1][start:start + int(a.maximum_data_size)]
         return zcl.command(Ota, "image_block_response", frame.tsn, to_server=False,
                            disable_default_response=True, status=Status.SUCCESS,

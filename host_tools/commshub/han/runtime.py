@@ -27,7 +27,8 @@ from zigpy.zcl.clusters.general import Basic
 
 from commshub.han import zcl
 from commshub.han.clock import SimClock
-from commshub.radio.device import SE_PROFILE, BellowsDevice, Received
+from commshub.han.scan import find_network
+from commshub.radio.device import SE_PROFILE, BellowsDevice, JoinError, Received
 
 if TYPE_CHECKING:
     from commshub.han.ota import OtaClient
@@ -61,11 +62,22 @@ class Identity:
 
 @dataclasses.dataclass
 class Network:
-    """Where to join: the hub's channel, PAN ID and extended PAN ID (its EUI-64)."""
+    """Where to join: the hub's channel, PAN ID and extended PAN ID (its EUI-64).
+    Channel or PAN ID None: found by an active scan (commshub.han.scan)."""
 
-    channel: int = 15
-    pan_id: int = 0x1A62
+    channel: int | None = None
+    pan_id: int | None = None
     ext_pan_id: str | None = None
+
+
+def _same_network(network: Network, params: bt.EmberNetworkParameters) -> bool:
+    """Whether the NCP's network is the one we were told to be on (None: any)."""
+    if network.pan_id is not None and network.pan_id != int(params.panId):
+        return False
+    if network.channel is not None and network.channel != int(params.radioChannel):
+        return False
+    return network.ext_pan_id is None or \
+        bt.ExtendedPanId.convert(network.ext_pan_id) == params.extendedPanId
 
 
 class HanDevice:
@@ -120,12 +132,38 @@ class HanDevice:
         """Connect to the NCP, join (or resume from the NCP's tokens), serve; our short address."""
         await self.radio.connect()
         self.spawn(self._rx_loop())
-        nwk = await self.radio.join(channel=network.channel, pan_id=network.pan_id,
-                                    ext_pan_id=network.ext_pan_id, node_type=self.node_type,
-                                    timeout=join_timeout)
-        self.note(f"joined as {nwk:#06x}")
+        nwk = await self._resume(network)
+        if nwk is None:
+            if network.channel is None or network.pan_id is None:
+                channel, pan_id, ext = await find_network(self.radio.api, network.ext_pan_id)
+                self.note(f"found network {ext} on channel {channel}, PAN {pan_id:#06x}")
+                network = Network(channel, pan_id, ext)
+            nwk = await self.radio.join(channel=network.channel, pan_id=network.pan_id,
+                                        ext_pan_id=network.ext_pan_id, node_type=self.node_type,
+                                        timeout=join_timeout)
+            self.note(f"joined as {nwk:#06x}")
         self.spawn(self._report_loop())
         await self.on_joined()
+        return nwk
+
+    async def _resume(self, network: Network) -> int | None:
+        """After a restart (power cut): bring back the network the NCP keeps in its tokens, as a
+        meter does, if it is the one we are told to be on; our short address, or None."""
+        (state,) = await self.radio.api.networkState()
+        if state == bt.EmberNetworkStatus.JOINED_NETWORK:  # the NCP kept running without us
+            (node_id,) = await self.radio.api.getNodeId()
+            self.radio.node_id = nwk = int(node_id)
+        else:
+            try:
+                nwk = await self.radio.rejoin_from_tokens()
+            except (JoinError, TimeoutError):
+                return None
+        _status, _type, params = await self.radio.api.getNetworkParameters()
+        if not _same_network(network, params):
+            self.note(f"NCP was on PAN {int(params.panId):#06x}: leaving it")
+            await self.radio.leave()
+            return None
+        self.note(f"resumed as {nwk:#06x}")
         return nwk
 
     async def on_joined(self) -> None:
