@@ -111,8 +111,12 @@ READ_RSP = zcl(
          f"ZDO Device_annce tsn=129: NWKAddr=0x1A2B IEEEAddr={ESME} Capability=142"),
         (ZDO, 0x0036, bytes([1, 0, 0]), "ZDO Mgmt_Permit_Joining_req tsn=1: PermitDuration=0 "
          "TC_Significant=false"),
-        # zigpy's Tunneling cluster is an empty stub: ids and bytes, not guesses.
-        (SE, 0x0704, bytes([0x01, 0x02, 0x03, 0x04]), "ZCL Tunneling > cmd 0x03 tsn=2: raw 04"),
+        # Smart Energy clusters zigpy leaves empty come from commshub.han.clusters.
+        (SE, 0x0705, bytes.fromhex("0104030014") + b"12345678901234567890",
+         "ZCL Prepayment > consumer_top_up tsn=4: originating_device=Energy_Service_Interface "
+         "top_up_code=3132333435363738393031323334353637383930"),
+        (SE, 0x0704, bytes([0x01, 0x02, 0x03, 0x04]), "ZCL Tunneling > transfer_data_error tsn=2: raw 04"),
+        (SE, 0x0704, bytes([0x01, 0x02, 0x63]), "ZCL Tunneling > cmd 0x63 tsn=2: raw -"),
         (SE, 0xFC00, bytes([0x01, 0x02, 0x03]), "ZCL cluster 0xFC00 > cmd 0x03 tsn=2: raw -"),
         # A known command with a truncated body keeps its header; garbage falls back to hex.
         (SE, 0x0000, zcl(G.Read_Attributes_rsp, f.Direction.Server_to_Client,

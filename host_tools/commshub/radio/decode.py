@@ -5,9 +5,10 @@ command and its fields (`ZDO Device_annce tsn=1: NWKAddr=0x1A2B ...`), for any
 other profile the ZCL header and command (`ZCL Basic Read_Attributes tsn=3:
 zcl_version, model`), with attribute names and values for read attributes,
 their responses, reports, write attributes and default responses. Whatever
-zigpy cannot parse is shown as raw hex, never dropped. The schemas are zigpy's
-(clusters it leaves empty, like most of Smart Energy, decode to cluster and
-command ids).
+zigpy cannot parse is shown as raw hex, never dropped. The schemas are zigpy's,
+and for the Smart Energy clusters zigpy leaves empty (Price, Tunneling,
+Prepayment) those of `commshub.han.clusters`; other unknown clusters decode
+to cluster and command ids.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import zigpy.types as zt
 import zigpy.zcl as zcl
 import zigpy.zcl.foundation as foundation
 import zigpy.zdo.types as zdo_t
+
+from commshub.han.zcl import ZclError, cluster_class
 
 PROFILES = {0x0000: "ZDO", 0x0104: "HA", 0x0109: "SE", 0xC05E: "ZLL", 0xA1E0: "GP"}
 ZDO_PROFILE = 0x0000
@@ -38,7 +41,7 @@ def cluster_name(profile: int, cluster: int) -> str:
             return zdo_t.ZDOCmd(cluster).name
         except ValueError:
             return f"0x{cluster:04X}"
-    cls = zcl.Cluster._registry.get(cluster)
+    cls = _cluster(cluster)
     return cls.__name__ if cls is not None else f"0x{cluster:04X}"
 
 
@@ -105,7 +108,7 @@ def _zdo(cluster: int, payload: bytes) -> str:
 
 def _zcl(cluster: int, payload: bytes) -> str:
     hdr, body = foundation.ZCLHeader.deserialize(payload)
-    cls = zcl.Cluster._registry.get(cluster)
+    cls = _cluster(cluster)
     cname = cls.__name__ if cls is not None else f"cluster 0x{cluster:04X}"
     mfr = f" mfr=0x{int(hdr.manufacturer):04X}" if hdr.manufacturer is not None else ""
     to_client = hdr.direction == foundation.Direction.Server_to_Client
@@ -128,6 +131,14 @@ def _zcl(cluster: int, payload: bytes) -> str:
     if rest:
         text += f" +{rest.hex()}"
     return f"{label}: {text}" if text else label
+
+
+def _cluster(cluster: int) -> type[zcl.Cluster] | None:
+    """zigpy's cluster class, or ours for the Smart Energy clusters zigpy leaves empty."""
+    try:
+        return cluster_class(cluster)
+    except ZclError:
+        return None
 
 
 def _fields(args: Any) -> str:
