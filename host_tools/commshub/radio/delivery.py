@@ -86,10 +86,9 @@ def route(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp) -> list[VirtualNcp]
     return hops
 
 
-async def _hop(air: VirtualAir, a: VirtualNcp, b: VirtualNcp, n_bytes: int,
-               indirect: bool = True) -> linkmodel.HopResult:
+async def _hop(air: VirtualAir, a: VirtualNcp, b: VirtualNcp, n_bytes: int) -> linkmodel.HopResult:
     """One hop a -> b: direct, or held at parent a until sleepy child b polls."""
-    if indirect and is_sleepy(b) and _parent(air, b) is a:
+    if is_sleepy(b) and _parent(air, b) is a:
         return await _indirect(air, a, b, n_bytes)
     link = air.link(a, b)
     loss = link.loss if b.up else 1.0  # a radio that is down does not answer
@@ -132,13 +131,11 @@ def forget_child(air: VirtualAir, child: VirtualNcp, parent: VirtualNcp | None) 
             item.done.set_result(False)
 
 
-async def _carry(air: VirtualAir, hops: list[VirtualNcp], n_bytes: int,
-                 indirect: bool = True) -> tuple[bool, bool]:
-    """Carry a frame along `hops`: (first hop acked, reached the last radio).
-    `indirect=False`: a sleepy last radio is awake and polling for it (an APS ack it awaits)."""
+async def _carry(air: VirtualAir, hops: list[VirtualNcp], n_bytes: int) -> tuple[bool, bool]:
+    """Carry a frame along `hops`: (first hop acked, reached the last radio)."""
     first_acked = False
     for i, (a, b) in enumerate(zip(hops, hops[1:])):
-        hop = await _hop(air, a, b, n_bytes, indirect)
+        hop = await _hop(air, a, b, n_bytes)
         if i == 0:
             first_acked = hop.acked
         if not hop.received:
@@ -225,8 +222,9 @@ async def _unicast(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp | None, des
         if not want_ack:
             return t.EmberStatus.SUCCESS if first_acked else failed
         if arrived:
-            # A sleepy sender short-polls for its APS ack (EmberZNet end-device support does).
-            _, acked = await _carry(air, hops[::-1], linkmodel.aps_frame_bytes(0), indirect=False)
+            # To a sleepy sender the APS ack waits in its parent too: its host must poll
+            # (an NCP does not poll by itself; host stacks short-poll while they wait).
+            _, acked = await _carry(air, hops[::-1], linkmodel.aps_frame_bytes(0))
             if acked:
                 air.emit("aps_ack", src=dst, dst=src, aps=aps_of(aps), attempt=attempt + 1)
                 return t.EmberStatus.SUCCESS
