@@ -88,6 +88,31 @@ class App:
         self.system.links["mqtt"] = self.mqtt.status
         self._task("mqtt", self.mqtt.run())
 
+    def _start_radio(self):
+        # Loaded only on a board with a radio (hub.radio_app wires it all).
+        try:
+            streams = self.hal.radio_streams()
+        except Exception as e:  # a missing dongle must not stop the rest of the hub
+            log.exc("radio: cannot open its UART", e)
+            return
+        if streams is not None:
+            gc.collect()
+            try:
+                from hub import radio_app
+
+                self.han = radio_app.start(self, streams)
+            except MemoryError:
+                # Better a hub without its HAN than one that crash-loops at start.
+                for m in [m for m in sys.modules if m.startswith(("hub.radio", "hub.services.han",
+                                                                   "hub.services.device_log", "hub.links.radio",
+                                                                   "hub.control.han_"))]:
+                    sys.modules.pop(m)
+                    pkg, _, name = m.rpartition(".")
+                    if hasattr(sys.modules.get(pkg), name):  # the package keeps its submodule too
+                        delattr(sys.modules[pkg], name)
+                gc.collect()
+                log.error("radio: not enough heap to start it (%d free): HAN off" % gc.mem_free())
+
     def _on_event(self, name, seq, body):
         if name != "config.changed":
             return
@@ -133,6 +158,7 @@ class App:
         self._task("serial.rx", self.serial.rx_loop())
         self._task("serial.events", self.serial.event_loop())
         self._start_mqtt()
+        self._start_radio()
         self._task("status", self.status_loop())
         # Collect after every heap/GC_SHARE bytes allocated instead of only when
         # the heap is full: garbage then never piles up between long-lived

@@ -23,3 +23,10 @@ class Bus:
         for fn in self._sinks:
             fn(name, seq, body)
         return seq
+
+
+def alert(bus, code, name, details):
+    """Emit the `alert` event: a domain alert code, its readable name and details."""
+    d = {"code": code, "code_hex": "%04X" % code, "name": name}
+    d.update(details)
+    bus.emit("alert", d)

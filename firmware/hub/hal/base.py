@@ -100,6 +100,10 @@ class BaseHal:
         """(StreamReader, StreamWriter) of the control-plane UART."""
         raise NotImplementedError
 
+    def radio_streams(self):
+        """(StreamReader, StreamWriter) of the Zigbee NCP's UART, or None: no radio."""
+        return None
+
     def console_shared(self):
         """True when frames share the UART with console text (print)."""
         return False

@@ -22,6 +22,14 @@ class Hal(BaseHal):
         u = self.emu.uart  # raw pty, VMIN=0/VTIME=0: reads never block the loop
         return asyncio.StreamReader(u), asyncio.StreamWriter(u, {})
 
+    def radio_streams(self):
+        import asyncio
+
+        u = getattr(self.emu, "radio", None)  # the radio pty, opened like the control UART
+        if u is None or not self.board.get("radio"):
+            return None
+        return asyncio.StreamReader(u), asyncio.StreamWriter(u, {})
+
     def reset(self):
         # Raises SystemExit(3): it must leave asyncio.run and the process so
         # the supervisor restarts it, as a reset would.

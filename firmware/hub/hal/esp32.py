@@ -22,6 +22,21 @@ class Hal(BaseHal):
     def control_streams(self):
         return console_streams()
 
+    def radio_streams(self):
+        # The NCP on a hardware UART (ESP32 UART2, RP2 UART1), pins and flow control from board.json.
+        r = self.board.get("radio")
+        if not isinstance(r, dict) or type(r.get("uart")) is not int:
+            return None
+        from machine import UART
+
+        kw = {"baudrate": r.get("baud", 115200), "tx": r["tx"], "rx": r["rx"], "rxbuf": 512}
+        if r.get("flow") == "rtscts":
+            kw["rts"] = r["rts"]
+            kw["cts"] = r["cts"]
+            kw["flow"] = UART.RTS | UART.CTS
+        u = UART(r["uart"], **kw)
+        return asyncio.StreamReader(u), asyncio.StreamWriter(u, {})
+
     def console_shared(self):
         return True
 

@@ -68,6 +68,8 @@ SCHEMA = {
     "mqtt.keepalive": (60, _int(5, 3600)),
     "status.interval_s": (30, _int(1, 3600)),
     "log.level": ("info", _level),
+    "han.channel": (15, _int(11, 26)),
+    "han.pan_id": (0, _int(0, 0xFFFE)),
 }
 
 

@@ -16,6 +16,7 @@ import asyncio
 
 from hub import FW_VERSION, forget
 from hub.errors import bad_args
+from hub.events import alert
 from hub.services.slots import Slots
 from hub.services.store import Store, join
 
@@ -72,9 +73,9 @@ class Images:
         return self.xfer
 
     def alert(self, code, name, hsh, **details):
-        d = {"code": code, "code_hex": "%04X" % code, "name": name, "hash": hsh}
+        d = {"hash": hsh}
         d.update(details)
-        self.bus.emit("alert", d)
+        alert(self.bus, code, name, d)
 
     # -- commands -----------------------------------------------------------
 

@@ -25,11 +25,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from .. import boards, paths
 from ..images.keys import dev_public_hex
 from .fsimage import Provision, build_fs_image
+from .radio import RadioPort
 from .uart import UartLink
 
 ROM = Path(__file__).with_name("rom.py")
@@ -75,7 +76,7 @@ class EmulatedBoard:
     def __init__(self, board: str, name: str = "hub1", broker_url: str | None = None,
                  pace: bool = False, tcp_port: int | None = None, fresh: bool = True,
                  state_dir: Path | None = None, firmware: Path | None = None,
-                 heap_bytes: int | None = None) -> None:
+                 heap_bytes: int | None = None, radio: str | None = None, air: Any = None) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise ValueError(f"instance name must be 1-64 of [A-Za-z0-9_.-], got {name!r}")
         self.board = boards.load(board)
@@ -108,6 +109,11 @@ class EmulatedBoard:
         self._log: IO[str] | None = None
         self._lockfile: IO[str] | None = None
         self.restarts = 0
+        # The radio UART: "virtual" (an NCP on `air`, a private air if None), a serial
+        # device path (a real dongle), or "none"; default virtual when the board has a radio.
+        self.radio_mode = radio or ("virtual" if self.board.raw.get("radio") else "none")
+        self._air = air
+        self.radio: RadioPort | None = None
 
     # -- properties --------------------------------------------------------
 
@@ -157,6 +163,7 @@ class EmulatedBoard:
                             f"{self.hub_id} start ====\n")
             self.uart = UartLink(self.board.baud, pace=self.pace, tcp_port=self._tcp_port,
                                  link=self.uart_link)
+            self._start_radio()
             self._write_instance()
             atexit.register(self.stop)
             self.power_on()
@@ -164,6 +171,25 @@ class EmulatedBoard:
             self.stop()
             raise
         return self
+
+    def _start_radio(self) -> None:
+        if self.radio_mode == "none":
+            return
+        self.radio = RadioPort()
+        if self.radio_mode == "virtual":
+            self.radio.attach_air(self.hub_id, self._air)
+        else:
+            self.radio.attach_serial(self.radio_mode, int(self.board.raw.get("radio", {}).get("baud", 115200)))
+
+    @property
+    def air(self) -> Any:
+        """The AirThread the hub's virtual NCP is on (None without a virtual radio)."""
+        return self.radio.air if self.radio else None
+
+    @property
+    def ncp(self) -> Any:
+        """The hub's virtual NCP (fault knobs, reset_ncp), or None."""
+        return self.radio.ncp if self.radio else None
 
     def _prepare_flash(self) -> None:
         keep = not self.fresh and self.flash_path.exists()
@@ -191,6 +217,9 @@ class EmulatedBoard:
         if self.uart is not None:
             self.uart.close()
             self.uart = None
+        if self.radio is not None:
+            self.radio.close()
+            self.radio = None
         (self.dir / "instance.json").unlink(missing_ok=True)
         with self._lock:
             if self._log is not None:
@@ -315,6 +344,8 @@ class EmulatedBoard:
         cmd = [mp, "-X", f"heapsize={heap}", str(ROM), str(self.flash_path),
                str(self.board.block_size), str(self.board.block_count),
                self.uart.firmware_path, self.board.name, cause]
+        if self.radio is not None:
+            cmd.append(self.radio.firmware_path)
         self._boot_mark = self._seq
         self._boot_t = time.monotonic()
         self._emit(f"[emulator] power on ({cause}), heap {self.heap_bytes} bytes{note}")

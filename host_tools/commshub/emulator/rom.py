@@ -1,7 +1,7 @@
 # The emulated board's "ROM": plays the MicroPython port's C start-up on the
 # Unix port. Runs on the MicroPython VM, never on CPython.
 #
-#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause>]
+#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]
 #
 # The reset cause is what the supervisor knows about why this process starts:
 # power_on, hard (EN button / reset()), soft (the firmware asked, exit 3) or
@@ -49,8 +49,9 @@ class FlashBdev:
 
 class Emu:
     # Board services the HAL reaches as `import _emu`.
-    def __init__(self, uart, board, cause):
+    def __init__(self, uart, board, cause, radio=None):
         self.uart = uart
+        self.radio = radio  # the Zigbee NCP's UART (a pty), or None
         self.board = board
         self.reset_cause = cause
 
@@ -83,8 +84,8 @@ def _run(path, g):
 
 
 def main():
-    if len(sys.argv) not in (6, 7):
-        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause>]")
+    if len(sys.argv) not in (6, 7, 8):
+        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]")
         sys.exit(2)
     flash, bs, n, uart_path, board = sys.argv[1:6]
     cause = sys.argv[6] if len(sys.argv) > 6 else "power_on"
@@ -92,6 +93,7 @@ def main():
     n = int(n)
     # Both host files must be opened before the host filesystem goes away.
     uart = _open_uart(uart_path)
+    radio = _open_uart(sys.argv[7]) if len(sys.argv) > 7 else None
     bdev = FlashBdev(open(flash, "r+b"), bs, n)
     try:
         fs = vfs.VfsLfs2(bdev)
@@ -102,7 +104,7 @@ def main():
         print("rom: flash does not hold a littlefs2 filesystem (%r); halting" % (e,))
         sys.exit(4)
     sys.path[:] = ["", ".frozen", "/lib"]
-    sys.modules["_emu"] = Emu(uart, board, cause)
+    sys.modules["_emu"] = Emu(uart, board, cause, radio)
     g = {"__name__": "__main__"}
     # A real board starts the app on a clean heap: drop the start-up garbage.
     gc.collect()

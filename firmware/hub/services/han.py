@@ -1,0 +1,360 @@
+"""HAN network service: the hub is coordinator and trust centre (docs/RADIO.md).
+
+Forms the network once (channel and PAN ID from config, Extended PAN ID = the
+hub's EUI-64, random network and trust-centre keys persisted before the NCP
+sees them), then resumes it with networkInit after every hub reboot and NCP
+reset. Joins are install-code only: the NCP admits a device only when the
+device log put a transient key for it (the trust-centre policy below).
+
+Other services send APS unicasts and broadcasts through here and register
+per-cluster receivers; messages from senders the gate (the device log) does
+not know are dropped before any service sees them.
+"""
+
+import os
+import struct
+import time
+from binascii import hexlify, unhexlify
+
+import asyncio
+from micropython import const
+
+from hub.errors import HubError
+from hub.radio import ezsp_frame as ef
+
+# EZSP ids and values used here (bellows.types names).
+_STACK_STATUS = const(0x0019)
+_TC_JOIN = const(0x0024)
+_CHILD_JOIN = const(0x0023)
+_INCOMING = const(0x0045)
+_SENT = const(0x003F)
+_SEND_BROADCAST = const(0x0036)
+_LEAVE_NETWORK = const(0x0020)
+_REMOVE_DEVICE = const(0x00A8)
+_AES_MMO_HASH = const(0x006F)
+_ADD_TRANSIENT_KEY = const(0x00AF)  # v8..v12
+_IMPORT_TRANSIENT_KEY = const(0x0111)  # v13
+_CLEAR_TRANSIENT_KEYS = const(0x006B)
+_NETWORK_UP = const(0x90)
+_NETWORK_DOWN = const(0x91)
+_NOT_JOINED = const(0x93)
+_SE_PROFILE = const(0x0109)
+_EP = const(1)  # the hub's one endpoint
+# setInitialSecurityState: TRUST_CENTER_GLOBAL_LINK_KEY | HAVE_PRECONFIGURED_KEY | HAVE_NETWORK_KEY
+_SECURITY_BITMASK = const(0x0304)
+_TC_POLICY = const(0)  # TRUST_CENTER_POLICY
+_TC_DECISION = const(0x11)  # ALLOW_JOINS | JOINS_USE_INSTALL_CODE_KEY: nobody joins without a transient key
+_CONFIG_TRANSIENT_KEY_TIMEOUT = const(54)  # the hub removes keys itself when a join window closes
+_APS_OPTIONS = const(0x0140)  # RETRY | ENABLE_ROUTE_DISCOVERY
+SERVER_CLUSTERS = (0x0000, 0x000A, 0x0019, 0x0704)  # Basic, Time, OTA, Tunneling
+_T_UP_MS = const(10000)
+_T_SENT_MS = const(10000)
+BACKOFF_MS = (500, 1000, 2000, 5000, 10000)
+
+
+def eui_bytes(hexs):
+    """EUI-64 as 16 hex digits (display order) -> the 8 wire bytes (little-endian)."""
+    b = unhexlify(hexs)
+    return bytes(b[7 - i] for i in range(8))
+
+
+def eui_hex(b):
+    """8 wire bytes -> 16 uppercase hex digits, display order."""
+    return "%02X%02X%02X%02X%02X%02X%02X%02X" % (b[7], b[6], b[5], b[4], b[3], b[2], b[1], b[0])
+
+
+def aps_frame(profile, cluster, src_ep, dst_ep, seq=0):
+    return struct.pack("<HHBBHHB", profile, cluster, src_ep, dst_ep, _APS_OPTIONS, 0, seq)
+
+
+class Han:
+    def __init__(self, ezsp, store, config, bus, log, hub_id):
+        self.ezsp = ezsp
+        self.store = store
+        self.config = config
+        self.bus = bus
+        self.log = log
+        self.hub_id = hub_id
+        ezsp.on_callback = self._callback
+        ezsp.on_down = self._down
+        self.state = "starting"
+        self.error = None
+        self.params = None  # (channel, pan_id) of the running network
+        self.ncp_eui = None
+        self.formed = 0
+        self.resumed = 0
+        self.restarts = 0
+        self.rx_dropped = 0
+        self.rx = 0
+        self.tx = 0
+        self.tx_failed = 0
+        self._net = asyncio.Event()  # stack status _NETWORK_UP seen
+        self._wake = asyncio.Event()  # the link went down: restart
+        self._tag = 0
+        self._sent = {}  # message tag -> delivery status (None while pending)
+        self._sent_ev = asyncio.Event()
+        self.receivers = {}  # (profile, cluster) -> fn(node, eui, aps, payload)
+        self.gate = None  # fn(node) -> EUI hex of a device allowed to talk, or None
+        self.joins = None  # fn(kind, node, eui_hex, detail): the device log
+        self.on_up = None  # fn(): after the network came up (re-install keys)
+
+    # -- status ---------------------------------------------------------------
+
+    def status(self):
+        """The HAN part of `status` and `han.status`."""
+        e = self.ezsp
+        d = {"state": self.state, "ezsp": e.version, "stack": e.stack, "ncp_eui64": self.ncp_eui,
+             "ext_pan_id": self.hub_id, "formed": self.formed, "resumed": self.resumed,
+             "restarts": self.restarts, "commands": e.commands, "timeouts": e.timeouts,
+             "rx": self.rx, "rx_dropped": self.rx_dropped, "tx": self.tx, "tx_failed": self.tx_failed}
+        if self.params:
+            d["channel"], d["pan_id"] = self.params
+        if self.error:
+            d["error"] = self.error
+        d.update(e.link.status())
+        return d
+
+    def brief(self):
+        """The radio's line in `status` (and the MQTT status)."""
+        d = {"state": self.state, "ezsp": self.ezsp.version, "ncp_resets": self.ezsp.link.resets}
+        if self.params:
+            d["channel"], d["pan_id"] = self.params
+        return d
+
+    # -- bring-up -------------------------------------------------------------
+
+    async def run(self):
+        """Keep the network up forever: start, and restart after any loss."""
+        fails = 0
+        while True:
+            self._wake.clear()
+            try:
+                await self._bring_up()
+                fails = 0
+                self.error = None
+                self.state = "up"
+                self.bus.emit("han.up", {"channel": self.params[0], "pan_id": self.params[1],
+                                         "ezsp": self.ezsp.version})
+                if self.on_up:
+                    await self.on_up()
+                await self._wake.wait()
+                self.state = "starting"
+                self.restarts += 1
+                self.bus.emit("han.down", {"reason": self.error})
+            except Exception as e:  # HubError, or garbage from the NCP: never the hub's end
+                self.state = "down"
+                self.error = "%s: %s" % (e.code, e.message) if isinstance(e, HubError) else repr(e)
+                self.log.warn("han: %s" % self.error)
+                await asyncio.sleep_ms(BACKOFF_MS[min(fails, len(BACKOFF_MS) - 1)])
+                fails += 1
+
+    def _down(self, why):
+        self.error = why
+        self._net.clear()
+        self._wake.set()
+
+    async def _bring_up(self):
+        e = self.ezsp
+        self.state = "starting"
+        await e.start()
+        self.ncp_eui = eui_hex(await e.cmd(ef.GET_EUI64))
+        await self._status_cmd(ef.SET_CONFIGURATION_VALUE,
+                               struct.pack("<BH", _CONFIG_TRANSIENT_KEY_TIMEOUT, 0xFFFF), "config")
+        await self._status_cmd(ef.SET_POLICY, bytes((_TC_POLICY, _TC_DECISION)), "setPolicy")
+        n = len(SERVER_CLUSTERS)
+        ep = struct.pack("<BHHBBB", _EP, _SE_PROFILE, 0x0500, 0, n, 0) + struct.pack("<%dH" % n, *SERVER_CLUSTERS)
+        await self._status_cmd(ef.ADD_ENDPOINT, ep, "addEndpoint")
+        self._net.clear()
+        p = await e.cmd(ef.NETWORK_INIT, b"\x00\x00")
+        if p[0] == _NOT_JOINED:
+            await self._form()
+            self.formed += 1
+        elif p[0] == 0:
+            await self._wait_up()
+            if not await self._ours():
+                self.log.warn("han: the NCP held another network: leaving it")
+                await e.cmd(_LEAVE_NETWORK)
+                await asyncio.sleep_ms(500)
+                await self._form()
+                self.formed += 1
+            else:
+                self.resumed += 1
+        else:
+            raise HubError("radio_error", "networkInit status 0x%02X" % p[0])
+        self.log.info("han: up, channel %d pan 0x%04X, EZSP v%d (%s)"
+                      % (self.params[0], self.params[1], e.version, e.stack))
+
+    async def _status_cmd(self, fid, params, what):
+        p = await self.ezsp.cmd(fid, params)
+        if p[0] != 0:
+            raise HubError("radio_error", "%s status 0x%02X" % (what, p[0]))
+        return p
+
+    async def _wait_up(self):
+        t0 = time.ticks_ms()
+        while not self._net.is_set():
+            if time.ticks_diff(time.ticks_ms(), t0) > _T_UP_MS:
+                raise HubError("radio_timeout", "network did not come up")
+            if not self.ezsp.up:
+                raise HubError("radio_reset", "radio lost while starting")
+            await asyncio.sleep_ms(20)
+
+    async def _ours(self):
+        p = await self.ezsp.cmd(ef.GET_NETWORK_PARAMETERS)
+        if p[0] != 0 or len(p) < 22:
+            return False
+        ext = eui_hex(p[2:10])
+        pan, ch = struct.unpack_from("<HxB", p, 10)
+        self.params = (ch, pan)
+        return ext == self.hub_id
+
+    def _keys(self):
+        # Generated and stored before the NCP ever sees them, so a power cut
+        # between the two cannot leave a network whose key the hub lost.
+        st = self.store.load("han", {})
+        if len(st.get("nwk_key", "")) != 32 or len(st.get("tc_key", "")) != 32:
+            st = {"nwk_key": hexlify(os.urandom(16)).decode(), "tc_key": hexlify(os.urandom(16)).decode()}
+            self.store.save("han", st)
+        return unhexlify(st["tc_key"]), unhexlify(st["nwk_key"])
+
+    def _choose(self):
+        ch = self.config["han.channel"]
+        pan = self.config["han.pan_id"]
+        if not pan:  # auto: stable per hub, from its EUI-64
+            pan = int(self.hub_id[-4:], 16) % 0xFFF0 + 1
+        return ch, pan
+
+    async def _form(self):
+        tc_key, nwk_key = self._keys()
+        sec = struct.pack("<H", _SECURITY_BITMASK) + tc_key + nwk_key + b"\x00" + bytes(8)
+        await self._status_cmd(ef.SET_INITIAL_SECURITY_STATE, sec, "setInitialSecurityState")
+        ch, pan = self._choose()
+        params = eui_bytes(self.hub_id) + struct.pack("<HBBBHBI", pan, 8, ch, 0, 0, 0, 1 << ch)
+        self._net.clear()
+        await self._status_cmd(ef.FORM_NETWORK, params, "formNetwork")
+        await self._wait_up()
+        self.params = (ch, pan)
+        self.log.info("han: formed network on channel %d, pan 0x%04X" % (ch, pan))
+
+    # -- services' API ----------------------------------------------------------
+
+    def _need_up(self):
+        if self.state != "up":
+            raise HubError("radio_down", "HAN network is not up (%s)" % self.state)
+
+    async def permit_joining(self, seconds):
+        """Open joining for `seconds` (0 closes, 255 = until closed)."""
+        self._need_up()
+        await self._status_cmd(ef.PERMIT_JOINING, bytes((seconds,)), "permitJoining")
+
+    async def install_key(self, eui, code_crc):
+        """Transient link key for EUI hex `eui` from its install code + CRC (18 bytes)."""
+        self._need_up()
+        ctx = bytes(20) + b"\x01" + bytes((len(code_crc),)) + code_crc
+        p = await self._status_cmd(_AES_MMO_HASH, ctx, "aesMmoHash")
+        key = p[1:17]
+        if self.ezsp.version >= 13:
+            p = await self.ezsp.cmd(_IMPORT_TRANSIENT_KEY, eui_bytes(eui) + key + b"\x00")
+            if struct.unpack_from("<I", p)[0]:
+                raise HubError("radio_error", "importTransientKey refused")
+        else:
+            await self._status_cmd(_ADD_TRANSIENT_KEY, eui_bytes(eui) + key, "addTransientLinkKey")
+
+    async def clear_keys(self):
+        """Drop every transient link key on the NCP."""
+        self._need_up()
+        await self.ezsp.cmd(_CLEAR_TRANSIENT_KEYS)
+
+    async def remove_device(self, node, eui):
+        """Make a joined device leave (the trust centre's removeDevice)."""
+        self._need_up()
+        e = eui_bytes(eui)
+        await self.ezsp.cmd(_REMOVE_DEVICE, struct.pack("<H", node) + e + e)
+
+    async def unicast(self, node, cluster, payload, profile=_SE_PROFILE, src_ep=_EP, dst_ep=_EP, wait=False):
+        """Send an APS unicast; with `wait`, return the delivery status (0 = delivered)."""
+        self._need_up()
+        tag = self._next_tag()
+        params = struct.pack("<BH", 0, node) + aps_frame(profile, cluster, src_ep, dst_ep) + \
+            bytes((tag, len(payload))) + payload
+        return await self._send(ef.SEND_UNICAST, params, tag, wait)
+
+    async def broadcast(self, cluster, payload, dest=0xFFFF, profile=_SE_PROFILE, src_ep=_EP, dst_ep=0xFF,
+                        radius=0):
+        """Send an APS broadcast (0xFFFF all, 0xFFFD awake, 0xFFFC routers)."""
+        self._need_up()
+        tag = self._next_tag()
+        params = struct.pack("<H", dest) + aps_frame(profile, cluster, src_ep, dst_ep) + \
+            bytes((radius, tag, len(payload))) + payload
+        return await self._send(_SEND_BROADCAST, params, tag, False)
+
+    def _next_tag(self):
+        self._tag = (self._tag + 1) & 0xFF
+        return self._tag
+
+    async def _send(self, fid, params, tag, wait):
+        if wait:
+            self._sent[tag] = None
+        try:
+            p = await self.ezsp.cmd(fid, params)
+            if p[0] != 0:
+                self.tx_failed += 1
+                raise HubError("radio_error", "send status 0x%02X" % p[0])
+            self.tx += 1
+            if not wait:
+                return p[1]
+            t0 = time.ticks_ms()
+            while self._sent.get(tag) is None:
+                if time.ticks_diff(time.ticks_ms(), t0) > _T_SENT_MS:
+                    raise HubError("radio_timeout", "no messageSent for tag %d" % tag)
+                self._sent_ev.clear()
+                await self._sent_ev.wait()
+            return self._sent[tag]
+        finally:
+            self._sent.pop(tag, None)
+
+    # -- callbacks -------------------------------------------------------------
+
+    def _callback(self, fid, p):
+        if fid == _INCOMING:
+            self._incoming(p)
+        elif fid == _SENT:
+            tag, st = p[14], p[15]
+            if st:
+                self.tx_failed += 1
+            if tag in self._sent:
+                self._sent[tag] = st if st else 0
+                self._sent_ev.set()
+        elif fid == _STACK_STATUS:
+            if p[0] == _NETWORK_UP:
+                self._net.set()
+            elif p[0] == _NETWORK_DOWN and self.state == "up":
+                self._down("network_down")
+        elif fid == _TC_JOIN:
+            node, = struct.unpack_from("<H", p)
+            if self.joins:
+                self.joins("tc", node, eui_hex(p[2:10]), (p[10], p[11]))
+        elif fid == _CHILD_JOIN:
+            node, = struct.unpack_from("<H", p, 2)
+            if self.joins:
+                self.joins("child" if p[1] else "child_left", node, eui_hex(p[4:12]), p[12])
+
+    def _incoming(self, p):
+        # type, apsFrame(11), lqi, rssi, sender, bindingIndex, addressIndex, LV contents
+        profile, cluster, src_ep, dst_ep = struct.unpack_from("<HHBB", p, 1)
+        node, = struct.unpack_from("<H", p, 14)
+        n = p[18]
+        payload = bytes(p[19:19 + n])
+        if len(payload) != n:
+            self.rx_dropped += 1
+            return
+        if profile == 0 and cluster == 0x0013 and self.joins and n >= 11:  # ZDO Device_annce
+            self.joins("annce", node, eui_hex(payload[3:11]), None)
+        eui = self.gate(node) if self.gate else None
+        if eui is None:
+            self.rx_dropped += 1
+            return
+        self.rx += 1
+        fn = self.receivers.get((profile, cluster))
+        if fn:
+            fn(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload)
