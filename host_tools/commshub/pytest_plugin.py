@@ -6,6 +6,9 @@
 
 Fixtures: `broker_url`, `hub` (a started commshub.hub.Hub), `serial_link`,
 `mqtt_link`, and `link` (parametrise a test over both with `@pytest.mark.links`).
+Radio: `air` (the emulated hub's AirThread), `hub_ncp` (its virtual NCP: fault
+knobs, resets), `han_devices` (a factory of HAN devices that can join the hub:
+virtual NCPs on the air, or real dongles given with `--device-port`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--board", default=None, help="board description in boards/ (needed with serial:PORT)")
     g.addoption("--broker", default=None, help="mqtt://host:port of an external broker (default: start the embedded amqtt)")
     g.addoption("--hub-timeout", type=float, default=5.0, help="seconds to wait for each answer")
+    g.addoption("--radio", default=None,
+                help="emulator only: the hub's radio is this real NCP (e.g. /dev/ttyUSB0) instead of a virtual one")
+    g.addoption("--device-port", action="append", default=[],
+                help="a real NCP to act as a HAN device in radio tests (repeat for more devices)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,7 +79,8 @@ def _hub_session(request: pytest.FixtureRequest, broker_url):
     cfg = request.config
     # One instance per test process, so two runs on one machine never share a flash file.
     name = f"hil-{os.getpid()}"
-    target = from_spec(cfg.getoption("--target"), cfg.getoption("--board"), broker_url, name=name)
+    target = from_spec(cfg.getoption("--target"), cfg.getoption("--board"), broker_url, name=name,
+                       radio=cfg.getoption("--radio"))
     hub = Hub(target, broker_url, timeout=cfg.getoption("--hub-timeout"))
     try:
         hub.start()
@@ -130,3 +138,33 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if rep.when == "call":
         item.rep_call = rep
     return rep
+
+
+@pytest.fixture
+def air(hub: Hub):
+    """The AirThread the emulated hub's NCP is on; skips on a real board or a real radio."""
+    emu = getattr(hub.target, "emu", None)
+    if emu is None or emu.air is None:
+        pytest.skip("the hub's radio is not on a virtual air")
+    return emu.air
+
+
+@pytest.fixture
+def hub_ncp(hub: Hub, air):
+    """The emulated hub's virtual NCP, with its UART fault knobs cleared after the test."""
+    ncp = hub.target.emu.ncp
+    yield ncp
+    air.call(ncp.faults.set, drop=0.0, corrupt=0.0, nak=0.0, drop_rx=0.0,
+             drop_next=0, corrupt_next=0, nak_next=0, drop_rx_next=0)
+
+
+@pytest.fixture
+def han_devices(hub: Hub, request: pytest.FixtureRequest):
+    """Call it to get a HAN device (commshub.hil_radio.HanDevice) that can try to join the hub."""
+    from .hil_radio import DeviceFactory
+
+    emu = getattr(hub.target, "emu", None)
+    factory = DeviceFactory(air=emu.air if emu is not None else None,
+                            ports=request.config.getoption("--device-port"))
+    yield factory
+    factory.close()

@@ -40,11 +40,12 @@ class EmulatorTarget:
     kind = "emulator"
 
     def __init__(self, board: str, broker_url: str | None, name: str = "hil", pace: bool = False,
-                 heap_bytes: int | None = None) -> None:
+                 heap_bytes: int | None = None, radio: str | None = None) -> None:
         from .emulator.board import EmulatedBoard
 
         self.board = boards.load(board)
-        self.emu = EmulatedBoard(board, name=name, broker_url=broker_url, pace=pace, fresh=True, heap_bytes=heap_bytes)
+        self.emu = EmulatedBoard(board, name=name, broker_url=broker_url, pace=pace, fresh=True, heap_bytes=heap_bytes,
+                                 radio=radio)
 
     @property
     def serial_url(self) -> str:
@@ -126,11 +127,12 @@ class SerialBoardTarget:
         return list(self._serial.console_lines[-n:]) if self._serial is not None else []
 
 
-def from_spec(spec: str, board: str | None, broker_url: str | None, name: str = "hil") -> Target:
-    """Parse `emulator[:BOARD]` or `serial:PORT` into a target."""
+def from_spec(spec: str, board: str | None, broker_url: str | None, name: str = "hil",
+              radio: str | None = None) -> Target:
+    """Parse `emulator[:BOARD]` or `serial:PORT` into a target (`radio`: the emulator's real NCP)."""
     kind, _, rest = spec.partition(":")
     if kind == "emulator":
-        return EmulatorTarget(rest or board or "emulator", broker_url, name=name)
+        return EmulatorTarget(rest or board or "emulator", broker_url, name=name, radio=radio)
     if kind == "serial":
         if not rest:
             raise ValueError("--target serial:PORT needs a port, e.g. serial:/dev/ttyUSB0")

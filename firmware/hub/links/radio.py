@@ -43,8 +43,9 @@ class RadioLink:
         """Counters of the ASH link (the `status` result's radio part)."""
         d = self.ash.dec
         return {"ash": ("idle", "connecting", "connected", "failed")[self.ash.state],
-                "tx": self.tx_frames, "rx": self.rx_frames, "frames": d.frames, "faults": d.faults,
-                "ncp_resets": self.resets, "failures": self.failures, "t_ack_ms": self.ash.t_ack}
+                "ash_tx": self.tx_frames, "ash_rx": self.rx_frames, "ash_frames": d.frames,
+                "ash_faults": d.faults, "ncp_resets": self.resets, "ash_failures": self.failures,
+                "t_ack_ms": self.ash.t_ack}
 
     async def connect(self):
         """RST until RSTACK; returns the NCP's reset code or raises HubError."""
