@@ -167,4 +167,9 @@ def han_devices(hub: Hub, request: pytest.FixtureRequest):
     factory = DeviceFactory(air=emu.air if emu is not None else None,
                             ports=request.config.getoption("--device-port"))
     yield factory
+    for dev in factory.made:  # leave the shared hub's device log as the test found it
+        try:
+            hub.request("han.log.remove", {"eui64": dev.eui64}, timeout=5)
+        except Exception:  # noqa: BLE001 - not in the log (never added, or removed by the test)
+            pass
     factory.close()
