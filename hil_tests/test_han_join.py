@@ -29,6 +29,15 @@ def log_entry(hub, eui64):
     return [e for e in hub.request("han.log").result["log"] if e["eui64"] == eui64][0]
 
 
+def wait_can_join(hub, eui64, timeout=30.0):
+    """Wait until the hub has put the device's key on its NCP and opened joining (the radio follows a
+    han.log.add in the background)."""
+    deadline = time.monotonic() + timeout
+    while not log_entry(hub, eui64)["can_join"]:
+        assert time.monotonic() < deadline, f"{eui64}: the hub never opened joining for it"
+        time.sleep(0.05)
+
+
 def alert(link, code, timeout=10.0, since=None, eui64=None):
     """The first alert event with domain code `code` (for `eui64`) on `link` after `since`."""
     return link.wait_event("alert", timeout, since=since,
@@ -41,6 +50,7 @@ def test_device_in_log_joins_with_its_install_code(hub, han_devices):
     dev = han_devices()
     r = hub.request("han.log.add", dict(dev.log_entry, join_s=60)).result
     assert r["eui64"] == dev.eui64 and r["window_open"] and not r["joined"]
+    wait_can_join(hub, dev.eui64)
     nwk = dev.join(st)
     assert 0 < nwk < 0xFFF8
     joined = alert(hub.serial, 0x8F49, eui64=dev.eui64)
@@ -64,6 +74,7 @@ def test_device_not_in_log_is_refused(hub, han_devices):
     st = wait_han_up(hub)
     allowed = han_devices()
     hub.request("han.log.add", dict(allowed.log_entry, join_s=30))  # joining is open, but not for this one
+    wait_can_join(hub, allowed.eui64)
     stranger = han_devices()
     t0 = time.monotonic()
     with pytest.raises(NOT_JOINED):
@@ -79,6 +90,7 @@ def test_device_with_the_wrong_install_code_is_refused(hub, han_devices):
     entry = dict(dev.log_entry, join_s=30)
     entry["install_code"] = bytes(b ^ 0xFF for b in dev.install_code).hex()  # the hub holds another code
     hub.request("han.log.add", entry)
+    wait_can_join(hub, dev.eui64)  # with the key of the code the hub was given
     t0 = time.monotonic()
     with pytest.raises(NOT_JOINED):
         dev.join(st, timeout=5)
@@ -99,6 +111,8 @@ def test_device_outside_its_join_window_is_refused(hub, han_devices):
     time.sleep(1.5)  # the device log service acts on it within a second
     other = han_devices()  # keep joining open for someone else: only the window can refuse `dev`
     hub.request("han.log.add", dict(other.log_entry, join_s=30))
+    wait_can_join(hub, other.eui64)
+    assert not log_entry(hub, dev.eui64)["can_join"]
     t0 = time.monotonic()
     with pytest.raises(NOT_JOINED):
         dev.join(st, timeout=5)
@@ -110,6 +124,7 @@ def test_removed_device_is_made_to_leave_and_can_no_longer_talk(hub, han_devices
     st = wait_han_up(hub)
     dev = han_devices()
     hub.request("han.log.add", dict(dev.log_entry, join_s=60))
+    wait_can_join(hub, dev.eui64)
     dev.join(st)
     alert(hub.serial, 0x8F49, eui64=dev.eui64)
     rx0 = hub.request("han.status").result["rx"]
@@ -165,3 +180,14 @@ def test_removing_a_device_not_in_the_log_is_not_found(hub):
         hub.request("han.log.remove", {"eui64": "0600000000000001"})
     assert e.value.code == "not_found"
     assert hub.request("han.log").result == before
+
+
+@pytest.mark.links
+def test_device_log_commands_are_the_same_over_serial_and_mqtt(hub, link):
+    eui = "0C%014X" % {"serial": 1, "mqtt": 2}[link.name]
+    added = link.request("han.log.add", {"eui64": eui, "type": 5, "install_code": "5A" * 16, "join_s": 0}).result
+    assert added["type_name"] == "PPMID" and not added["window_open"]
+    other = "mqtt" if link.name == "serial" else "serial"
+    assert eui in [e["eui64"] for e in hub.request("han.log", via=other).result["log"]]
+    assert link.request("han.log.remove", {"eui64": eui}).result == {"removed": eui}
+    assert eui not in [e["eui64"] for e in hub.request("han.log", via=other).result["log"]]

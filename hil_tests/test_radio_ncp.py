@@ -7,7 +7,7 @@ import time
 import pytest
 from bellows.ash import AshProtocol, DataFrame
 
-from test_han_join import alert, wait_han_up
+from test_han_join import alert, wait_can_join, wait_han_up
 
 pytestmark = pytest.mark.emulator_only
 
@@ -17,6 +17,7 @@ def joined_device(hub, han_devices, join_s=120):
     st = wait_han_up(hub)
     dev = han_devices()
     hub.request("han.log.add", dict(dev.log_entry, join_s=join_s))
+    wait_can_join(hub, dev.eui64)
     dev.join(st)
     alert(hub.serial, 0x8F49, eui64=dev.eui64)
     return dev

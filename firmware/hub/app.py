@@ -46,6 +46,8 @@ from hub.services.system import System
 
 
 GC_SHARE = 16
+# What the radio's code and state take once up (docs/RADIO.md, "Heap"), with room to work.
+RADIO_HEAP = 48 * 1024
 
 
 class App:
@@ -97,6 +99,11 @@ class App:
             return
         if streams is not None:
             gc.collect()
+            if gc.mem_free() < RADIO_HEAP:
+                # A half-loaded radio would keep its names (qstrs) for good: do not try.
+                log.error("radio: not enough heap (%d free, it needs about %d): HAN off"
+                          % (gc.mem_free(), RADIO_HEAP))
+                return
             try:
                 from hub import radio_app
 
@@ -105,7 +112,8 @@ class App:
                 # Better a hub without its HAN than one that crash-loops at start.
                 for m in [m for m in sys.modules if m.startswith(("hub.radio", "hub.services.han",
                                                                    "hub.services.device_log", "hub.links.radio",
-                                                                   "hub.control.han_"))]:
+                                                                   "hub.control.han_", "hub.codecs.zcl",
+                                                                   "hub.services.zcl_"))]:
                     sys.modules.pop(m)
                     pkg, _, name = m.rpartition(".")
                     if hasattr(sys.modules.get(pkg), name):  # the package keeps its submodule too

@@ -8,6 +8,7 @@ from hub.links.radio import RadioLink
 from hub.radio.ezsp import Ezsp
 from hub.services.device_log import DeviceLog
 from hub.services.han import Han
+from hub.services.zcl_servers import ZclServers
 from hub.services.logbuf import log
 
 
@@ -16,6 +17,7 @@ def start(app, streams):
     link = RadioLink(streams[0], streams[1], log)
     han = Han(Ezsp(link, log), app.store, app.config, app.bus, log, app.hub_id)
     devlog = DeviceLog(han, app.store, app.clock, app.bus, log)
+    han.zcl = ZclServers(han, app.clock, app.system.fw_version, log)
     han_commands.install(app.reg, han, devlog)
     app.system.links["radio"] = han.brief
     app._task("radio.rx", link.rx_loop())

@@ -17,7 +17,8 @@ def _cfg(root=None, defaults=None):
 def test_defaults():
     c, _ = _cfg(defaults={"mqtt.url": "mqtt://127.0.0.1:1883"})
     assert c.get() == {"label": "", "notes": "", "mqtt.url": "mqtt://127.0.0.1:1883",
-                       "mqtt.keepalive": 60, "status.interval_s": 30, "log.level": "info"}
+                       "mqtt.keepalive": 60, "status.interval_s": 30, "log.level": "info",
+                       "han.channel": 15, "han.pan_id": 0}
 
 
 def test_set_persist_and_event():

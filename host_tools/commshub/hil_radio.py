@@ -52,6 +52,10 @@ class HanDevice:
         """APS unicast to the hub; the delivery status from messageSentHandler."""
         return self.run(self.dev.send_unicast(nwk, payload, cluster=cluster))
 
+    def receive(self, cluster: int | None = None, timeout: float = 10.0) -> Any:
+        """The next APS frame the device receives (of `cluster`): commshub.radio.device.Received."""
+        return self.run(self.dev.receive(timeout, cluster=cluster), timeout + 5)
+
     @property
     def log_entry(self) -> dict[str, Any]:
         """The `han.log.add` arguments for this device (type ESME unless changed)."""

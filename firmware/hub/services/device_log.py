@@ -107,7 +107,8 @@ class DeviceLog:
 
     def _view(self, e, now):
         return {"eui64": e[EUI], "type": e[TYPE], "type_name": TYPES[e[TYPE]], "join_until": e[UNTIL],
-                "window_open": e[UNTIL] > now, "joined": e[JOINED], "node": e[NODE] if e[NODE] >= 0 else None}
+                "window_open": e[UNTIL] > now, "can_join": e[EUI] in self.keyed and self.permit_until > now,
+                "joined": e[JOINED], "node": e[NODE] if e[NODE] >= 0 else None}
 
     def read(self):
         """The `han.log` result: the log and the historic log."""

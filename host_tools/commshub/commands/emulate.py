@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  commshub emulate --board emulator --no-mqtt\n"
         "  commshub emulate --board esp32-devkitc --name bench2 --broker mqtt://127.0.0.1:1883 --pace\n"
-        "  commshub emulate --board emulator --tcp 7001   # then: socket://127.0.0.1:7001",
+        "  commshub emulate --board emulator --tcp 7001   # then: socket://127.0.0.1:7001\n"
+        "  commshub emulate --board emulator --radio /dev/ttyUSB0   # the hub drives a real EFR32 dongle",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--board", required=True, metavar="NAME",
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tcp", type=int, metavar="PORT", default=None,
                    help="also serve the UART on 127.0.0.1:PORT (pyserial URL socket://127.0.0.1:PORT); "
                    "0 picks a free port")
+    p.add_argument("--radio", metavar="DEV", default=None,
+                   help="the hub's Zigbee NCP: a real Silicon Labs dongle on this host (e.g. /dev/ttyUSB0), "
+                   "'none' for no radio; default: a virtual NCP on a virtual air when the board has a radio")
     p.add_argument("--keep-flash", action="store_true",
                    help="boot from the instance's existing flash instead of a freshly built image")
     p.set_defaults(func=run)
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     board = _check_board(args.board)
     broker = None if args.no_mqtt else (args.broker or "mqtt://127.0.0.1:1883")
     emu = EmulatedBoard(board.name, name=args.name, broker_url=broker, pace=args.pace,
-                        tcp_port=args.tcp, fresh=not args.keep_flash)
+                        tcp_port=args.tcp, fresh=not args.keep_flash, radio=args.radio)
     # SIGTERM/SIGHUP (a closed terminal, a CI timeout) power off like Ctrl-C
     # instead of leaving the MicroPython process running without its UART.
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -97,6 +101,8 @@ def _table(emu: object, board: boards.Board, broker: str | None, build_s: float)
         ("socket", emu.uart_url if emu.tcp_port is not None else "- (use --tcp PORT)"),
         ("baud", f"{board.baud}" + (" paced" if emu.pace else " (not paced)")),
         ("mqtt", f"{broker}  topics commshub/{emu.hub_id}/" if broker else "off (--no-mqtt)"),
+        ("radio", {"virtual": "virtual NCP (EZSP, hub's EUI-64) on a private virtual air",
+                   "none": "none"}.get(emu.radio_mode, f"real NCP on {emu.radio_mode}")),
         ("heap", f"{board.heap_bytes} bytes ({board.heap_bytes // 1024} KiB)"),
         ("flash", f"{emu.flash_path}  ({board.fs_bytes // 1024} KiB)"),
         ("console", str(emu.console_path)),
