@@ -7,7 +7,6 @@ import pytest
 from commshub.protocol.errors import HubError
 from commshub.radio.device import JoinError
 
-pytestmark = pytest.mark.emulator_only
 # A refused joiner either hears a failure or never hears the network come up.
 NOT_JOINED = (JoinError, TimeoutError)
 

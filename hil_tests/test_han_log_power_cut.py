@@ -4,9 +4,7 @@ import os
 import random
 import time
 
-import pytest
 
-pytestmark = pytest.mark.emulator_only
 
 CUTS = {"emulator": 100, "serial": 20}
 

@@ -1,11 +1,9 @@
 """The hub's Basic and Time cluster servers, asked by a HAN device with frames zigpy builds and parses."""
 
-import pytest
 import zigpy.zcl.foundation as f
 
 from test_radio_ncp import joined_device
 
-pytestmark = pytest.mark.emulator_only
 
 ZIGBEE_EPOCH = 946684800
 CMD = f.GeneralCommand

@@ -40,6 +40,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "emulator_only: needs something only the emulator has")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--target").startswith("emulator"):
+        return
+    skip = pytest.mark.skip(reason="emulator only")
+    for item in items:
+        if "emulator_only" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "via" in metafunc.fixturenames:
         metafunc.parametrize("via", ["serial", "mqtt"])

@@ -76,7 +76,8 @@ class EmulatedBoard:
     def __init__(self, board: str, name: str = "hub1", broker_url: str | None = None,
                  pace: bool = False, tcp_port: int | None = None, fresh: bool = True,
                  state_dir: Path | None = None, firmware: Path | None = None,
-                 heap_bytes: int | None = None, radio: str | None = None, air: Any = None) -> None:
+                 heap_bytes: int | None = None, radio: str | None = None, air: Any = None,
+                 ncp_version: int = 8) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise ValueError(f"instance name must be 1-64 of [A-Za-z0-9_.-], got {name!r}")
         self.board = boards.load(board)
@@ -113,6 +114,7 @@ class EmulatedBoard:
         # device path (a real dongle), or "none"; default virtual when the board has a radio.
         self.radio_mode = radio or ("virtual" if self.board.raw.get("radio") else "none")
         self._air = air
+        self.ncp_version = ncp_version  # EZSP version of the virtual NCP (8..13)
         self.radio: RadioPort | None = None
 
     # -- properties --------------------------------------------------------
@@ -177,7 +179,7 @@ class EmulatedBoard:
             return
         self.radio = RadioPort()
         if self.radio_mode == "virtual":
-            self.radio.attach_air(self.hub_id, self._air)
+            self.radio.attach_air(self.hub_id, self._air, protocol_version=self.ncp_version)
         else:
             self.radio.attach_serial(self.radio_mode, int(self.board.raw.get("radio", {}).get("baud", 115200)))
 
