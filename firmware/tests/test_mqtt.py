@@ -84,7 +84,7 @@ def test_backoff_bounds():
 
 
 def test_connect_packet():
-    from hub.links.mqtt import _connect_packet
+    from hub.links.mqtt_io import connect_packet as _connect_packet
 
     p = _connect_packet(b"ABCD", 60, b"t/status", b"{}")
     assert p[0] == 0x10 and p[1] == len(p) - 2

@@ -31,101 +31,21 @@ import struct
 import time
 
 import asyncio
-from asyncio import core
 from umqtt.simple import MQTTClient, MQTTException
 
 from hub.codecs import dumps, envelope
 from hub.control.dedupe import Dedupe
 from hub.errors import HubError
 from hub.links.backoff import Backoff
+from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, Sock, connect_packet, readable, writable
 from hub.services.config import parse_mqtt_url
 
-MAX_MSG = 4096 + 512  # the largest message payload taken in: a full frame payload plus envelope
-IO_TIMEOUT_S = 5  # a blocking umqtt read/write may wait this long at most
 CONNECT_TIMEOUT_MS = 10000
 _INBOX = 16
 _EVENTS = 8
 # The receive buffer takes 2304 bytes: an image block of the default 2048
 # and its envelope. Payloads up to 128 bytes (topics, small commands) are
 # read as bytes. (Literals, not names: every name is a qstr for good.)
-
-
-async def _readable(s):
-    yield core._io_queue.queue_read(s)
-
-
-async def _writable(s):
-    yield core._io_queue.queue_write(s)
-
-
-class _Sock:
-    """The socket umqtt sees: blocking means a timeout; counts activity."""
-
-    def __init__(self, s, link):
-        self.s = s
-        self.link = link
-
-    def read(self, n):
-        if n > MAX_MSG:
-            return self._discard(n)
-        link = self.link
-        if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
-            d = link.rx[:n]
-            k = 0
-            while k < n:
-                got = self.s.readinto(d[k:] if k else d)
-                if not got:
-                    raise OSError(errno.ECONNRESET)
-                k += got
-        else:
-            d = self.s.read(n)
-        if d:
-            link.last_rx = time.ticks_ms()
-        return d
-
-    def _discard(self, n):
-        # A message larger than any command: stream it away in small pieces
-        # rather than allocate it (which would fail, drop the session, and
-        # loop forever on QoS 1 redelivery). None tells _on_msg it was too big.
-        buf = bytearray(256)
-        mv = memoryview(buf)
-        while n:
-            got = self.s.readinto(mv[:min(n, 256)])
-            if not got:
-                raise OSError(errno.ECONNRESET)
-            n -= got
-        self.link.last_rx = time.ticks_ms()
-        return None
-
-    def write(self, *a):
-        self.link.last_tx = time.ticks_ms()
-        return self.s.write(*a)
-
-    def setblocking(self, flag):
-        if flag:
-            self.s.settimeout(IO_TIMEOUT_S)
-        else:
-            self.s.setblocking(False)
-
-    def close(self):
-        self.s.close()
-
-
-def _connect_packet(client_id, keepalive, will_topic, will_msg):
-    # MQTT 3.1.1 CONNECT: clean session off, will retained at QoS 1.
-    def s(b):
-        return struct.pack("!H", len(b)) + b
-
-    body = b"\x00\x04MQTT\x04" + bytes((0x2C,)) + struct.pack("!H", keepalive)
-    body += s(client_id) + s(will_topic) + s(will_msg)
-    n = len(body)
-    hdr = bytearray(b"\x10")
-    while True:
-        hdr.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            break
-    return bytes(hdr) + body
 
 
 class MqttLink:
@@ -332,7 +252,7 @@ class MqttLink:
         addr = socket.getaddrinfo(host, port)[0][-1]
         s = socket.socket()
         c = MQTTClient(self.hub_id, host, port, keepalive=ka)
-        c.sock = _Sock(s, self)  # so _close() always closes it
+        c.sock = Sock(s, self)  # so _close() always closes it
         c.set_callback(self._on_msg)
         self.client = c
         s.setblocking(False)
@@ -341,12 +261,12 @@ class MqttLink:
         except OSError as e:
             if e.errno != errno.EINPROGRESS:
                 raise
-        await asyncio.wait_for_ms(_writable(s), CONNECT_TIMEOUT_MS)
+        await asyncio.wait_for_ms(writable(s), CONNECT_TIMEOUT_MS)
         s.setsockopt(6, 1, 1)  # TCP_NODELAY: else each QoS 1 publish waits ~40 ms
         will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
         c.sock.setblocking(True)
-        c.sock.write(_connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
-        await asyncio.wait_for_ms(_readable(s), CONNECT_TIMEOUT_MS)
+        c.sock.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
+        await asyncio.wait_for_ms(readable(s), CONNECT_TIMEOUT_MS)
         ack = c.sock.read(4)
         if not ack or len(ack) != 4 or ack[0] != 0x20 or ack[1] != 2:
             raise MQTTException("bad CONNACK")
@@ -387,7 +307,7 @@ class MqttLink:
         while True:
             await self.rx_go.wait()
             self.rx_go.clear()
-            await _readable(s)
+            await readable(s)
             self._rx_ready = True
             self.wake.set()
 
