@@ -60,11 +60,20 @@ def test_start_list_stop_an_esme_on_an_air(env: dict[str, str]) -> None:
                 assert zcl.read_response_values(rsp)[0] >= 12_345_000
                 text = han(env, "list").stdout
                 assert "meter" in text and "joined" in text and "credit" in text
-                again = han(env, "start", "--kind", "esme", "--air", f"127.0.0.1:{port}", "--name", "meter")
-                assert again.returncode == 1 and "already running" in again.stderr
+                dup = han(env, "start", "--kind", "esme", "--air", f"127.0.0.1:{port}", "--name", "meter")
+                assert dup.returncode == 1 and "already running" in dup.stderr
                 stopped = han(env, "stop", "meter")
                 assert stopped.returncode == 0 and listed() == []
                 assert han(env, "stop", "meter").returncode == 1
+                # Started again under its name: the same device (EUI-64, code, memory), and its
+                # radio still holds the network: it resumes without being admitted again.
+                again = han(env, "start", "--kind", "esme", "--air", f"127.0.0.1:{port}", "--name", "meter")
+                assert again.returncode == 0 and EUI.lower() in again.stdout.replace(":", "").lower()
+                await until(lambda: any(n["state"] == "joined" for n in listed()), timeout=30)
+                (note,) = listed()
+                assert note["nwk"] == f"{nwk:#06x}" and f"resumed as {nwk:#06x}" in note["log"]
+                assert any("restored its memory" in line for line in note["log"])
+                assert han(env, "stop", "--all").returncode == 0
             finally:
                 await hub.stop()
 

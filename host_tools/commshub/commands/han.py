@@ -81,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--wake-interval", type=float, default=1800.0,
                    help="gsme: seconds of meter time between wakes (default 1800)")
     s.add_argument("--meter-nwk", type=_int, help="ppmid: talk to this meter directly (default: via the hub)")
+    s.add_argument("--fresh", action="store_true", help="forget what a previous device of this name "
+                   "kept (firmware version, register, credit); default: resume it")
     s.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C")
     s.set_defaults(func=_start)
 
@@ -102,21 +104,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _spec(a: argparse.Namespace) -> Any:
-    from commshub.han.launch import DeviceSpec, read_notes  # noqa: PLC0415
+    from commshub.han.launch import DeviceSpec, read_notes, saved_state  # noqa: PLC0415
     from commshub.han.runtime import Network  # noqa: PLC0415
     from commshub.radio.ncp import to_eui64  # noqa: PLC0415
 
-    code = a.install_code or secrets.token_hex(16)
+    taken = {n["name"] for n in read_notes()}
+    name = a.name or next(f"{a.kind}-{i}" for i in range(1, 1000) if f"{a.kind}-{i}" not in taken)
+    if name in taken:
+        raise ValueError(f"a device called {name!r} is already running")
+    saved = None if a.fresh else saved_state(name)  # the same device again: same EUI-64 and code
+    if saved is not None and saved.get("kind") != a.kind:
+        raise ValueError(f"{name} was a {saved.get('kind')}: use another --name, or --fresh")
+    code = a.install_code or (saved or {}).get("install_code") or secrets.token_hex(16)
     try:
         if len(bytes.fromhex(code)) not in (16, 18):
             raise ValueError
     except ValueError:
         raise ValueError(f"--install-code is 32 hex digits (16 bytes), got {code!r}") from None
-    eui = str(to_eui64(a.eui64)) if a.eui64 else str(to_eui64(b"\x00\x0d\x6f" + os.urandom(5)))
-    taken = {n["name"] for n in read_notes()}
-    name = a.name or next(f"{a.kind}-{i}" for i in range(1, 1000) if f"{a.kind}-{i}" not in taken)
-    if name in taken:
-        raise ValueError(f"a device called {name!r} is already running")
+    eui = (str(to_eui64(a.eui64)) if a.eui64 else (saved or {}).get("eui64")
+           or str(to_eui64(b"\x00\x0d\x6f" + os.urandom(5))))
     options: dict[str, Any] = {}
     if a.kind == "gsme":
         options["wake_interval_s"] = a.wake_interval
@@ -126,7 +132,7 @@ def _spec(a: argparse.Namespace) -> Any:
                       ezsp=a.ezsp, network=Network(a.channel, a.pan_id, a.ext_pan_id),
                       time_scale=a.time_scale, file_version=a.file_version,
                       manufacturer_code=a.manufacturer_code, image_type=a.image_type,
-                      trusted_key=a.trusted_key, options=options)
+                      trusted_key=a.trusted_key, options=options, fresh=a.fresh)
 
 
 def _start(a: argparse.Namespace) -> int:

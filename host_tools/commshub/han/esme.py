@@ -29,11 +29,11 @@ class Esme(HanDevice):
                  price_p_per_kwh: int = 2450, top_up_key: bytes = b"", **kw: Any) -> None:
         super().__init__(path, install_code=install_code, identity=identity or Identity(
             model="ESME emulator", image_type=0x0101, power_source=0x01), **kw)
-        self.power = DailyProfile(self.clock.now(), base=400.0, swing=250.0, opening=12_345_000)
+        self.usage = DailyProfile(self.clock.now(), base=400.0, swing=250.0, opening=12_345_000)
         self.price_p_per_kwh = price_p_per_kwh
         self.account = Account(self.clock, self.spent_p, top_up_key=top_up_key)
         m = self.server(Metering)
-        m.set("current_summ_delivered", lambda: self.power.total(self.clock.now()))
+        m.set("current_summ_delivered", lambda: self.usage.total(self.clock.now()))
         m.set("status", 0)
         m.set("unit_of_measure", 0x00)  # kWh
         m.set("multiplier", 1)
@@ -41,7 +41,7 @@ class Esme(HanDevice):
         m.set("summation_formatting", 0x33)  # 6 digits left, 3 right of the point
         m.set("demand_formatting", 0x33)
         m.set("metering_device_type", 0)  # electric
-        m.set("instantaneous_demand", lambda: round(self.power.rate(self.clock.now())))
+        m.set("instantaneous_demand", lambda: round(self.usage.rate(self.clock.now())))
         p = self.server(Price)
         p.set("tariff_label", "Single rate")
         p.set("commodity_type", 1)  # electric metering
@@ -54,4 +54,4 @@ class Esme(HanDevice):
 
     def spent_p(self) -> float:
         """Pence of energy used since the account opened (price has two trailing digits)."""
-        return self.power.amount(self.clock.now()) / 1000.0 * self.price_p_per_kwh / 100.0
+        return self.usage.amount(self.clock.now()) / 1000.0 * self.price_p_per_kwh / 100.0

@@ -61,7 +61,7 @@ class Gsme(HanDevice):
         self.wake_interval_s = wake_interval_s
         self.awake_s = awake_s
         self.drain_per_wake = drain_per_wake
-        self.gas = DailyProfile(self.clock.now(), base=120.0, swing=100.0, opening=4_321_000)
+        self.usage = DailyProfile(self.clock.now(), base=120.0, swing=100.0, opening=4_321_000)
         self.wakes = 0
         self.awake = False
         self.tunnel_id: int | None = None
@@ -69,10 +69,10 @@ class Gsme(HanDevice):
         self.replies: list[bytes] = []
         self.reply: Callable[[bytes], bytes] = gbcs_reply
         self.ota_query_every = ota_query_every
-        self.account = Account(self.clock, lambda: self.gas.amount(self.clock.now()) / 1000.0
+        self.account = Account(self.clock, lambda: self.usage.amount(self.clock.now()) / 1000.0
                                * price_p_per_m3 / 100.0, top_up_key=top_up_key)
         m = self.server(Metering)
-        m.set("current_summ_delivered", lambda: self.gas.total(self.clock.now()))
+        m.set("current_summ_delivered", lambda: self.usage.total(self.clock.now()))
         m.set("status", 0)
         m.set("remaining_battery_life", self.battery_pct)
         m.set("unit_of_measure", 0x01)  # m3
@@ -80,7 +80,7 @@ class Gsme(HanDevice):
         m.set("divisor", 1000)
         m.set("summation_formatting", 0x33)
         m.set("metering_device_type", 1)  # gas
-        m.set("instantaneous_demand", lambda: round(self.gas.rate(self.clock.now())))
+        m.set("instantaneous_demand", lambda: round(self.usage.rate(self.clock.now())))
         self.account.serve(self)
 
     def battery_pct(self) -> int:

@@ -4,7 +4,9 @@
 attaches it to its NCP (a new NCP on a `commshub air serve` air through its
 control port, or an NCP URL / serial port: a real dongle), joins (retrying
 while the hub has not admitted it yet) and serves until stopped, keeping a
-status note in `.cache/han/<name>.json` that `commshub han list` reads.
+status note in `.cache/han/<name>.json` that `commshub han list` reads, and its
+non-volatile memory in `.cache/han/state/<name>.json` (commshub.han.persist),
+which the next `han start` with the same name resumes from.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from commshub import paths
+from commshub.han import persist
 from commshub.han.clock import SimClock
 from commshub.han.esme import Esme
 from commshub.han.gsme import Gsme
@@ -51,6 +54,7 @@ class DeviceSpec:
     image_type: int | None = None
     trusted_key: str | None = None  # hex or file; default: the development key
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # model options
+    fresh: bool = False  # ignore the state a previous run of this name left
 
 
 def notes_dir() -> Path:
@@ -62,11 +66,29 @@ def note_path(name: str) -> Path:
     return notes_dir() / f"{name}.json"
 
 
+def state_path(name: str) -> Path:
+    """The device's non-volatile memory (kept after it stops: `han start --name` resumes it)."""
+    return notes_dir() / "state" / f"{name}.json"
+
+
+def save_state(spec: DeviceSpec, dev: HanDevice) -> None:
+    write_note(f"state/{spec.name}", {**persist.snapshot(dev), "install_code": spec.install_code,
+                                      "eui64": spec.eui64})
+
+
+def saved_state(name: str) -> dict[str, Any] | None:
+    """What a previous device called `name` kept, or None."""
+    try:
+        return dict(json.loads(state_path(name).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 def write_note(name: str, fields: dict[str, Any]) -> None:
     """The device's status note (atomic: a reader never sees half)."""
     p = note_path(name)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(f".{os.getpid()}.tmp")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(fields, indent=1, default=str))
     tmp.replace(p)
 
@@ -94,11 +116,16 @@ def ncp_path(spec: DeviceSpec) -> str:
     from commshub.radio.control import request  # noqa: PLC0415  (only with --air)
 
     host, _, port = spec.air.rpartition(":")
-    answer = request(host or "127.0.0.1", int(port), {"cmd": "add_ncp", "eui64": spec.eui64,
-                                                       "ezsp": spec.ezsp})
-    if not answer.get("ok"):
-        raise ValueError(f"the air refused a new NCP for {spec.eui64}: {answer.get('error')}")
-    return f"socket://{host or '127.0.0.1'}:{answer['port']}"
+    host = host or "127.0.0.1"
+    # The device's radio may still be on the air from an earlier run (a restart of the
+    # device, not of its radio): use it, with the network it keeps in its tokens.
+    radios = request(host, int(port), {"cmd": "list"}).get("radios", [])
+    mine = next((r for r in radios if r["eui64"] == spec.eui64 and r.get("port")), None)
+    if mine is None:
+        mine = request(host, int(port), {"cmd": "add_ncp", "eui64": spec.eui64, "ezsp": spec.ezsp})
+        if not mine.get("ok"):
+            raise ValueError(f"the air refused a new NCP for {spec.eui64}: {mine.get('error')}")
+    return f"socket://{host}:{mine['port']}"
 
 
 def build(spec: DeviceSpec, path: str) -> HanDevice:
@@ -116,7 +143,15 @@ def build(spec: DeviceSpec, path: str) -> HanDevice:
                               clock=SimClock(spec.time_scale), trusted_key=trusted, **spec.options)
     if spec.kind in ("esme", "gsme"):
         kw.setdefault("top_up_key", DEV_TOP_UP_KEY)
-    return cls(path, **kw)
+    dev = cls(path, **kw)
+    state = None if spec.fresh else saved_state(spec.name)
+    if state is not None:
+        if state.get("eui64") not in (None, spec.eui64):
+            raise ValueError(f"{spec.name} was {state.get('eui64')}, not {spec.eui64}: use another "
+                             "--name, or --fresh to start over")
+        persist.restore(dev, state)
+        dev.note(f"restored its memory from {state_path(spec.name)}")
+    return dev
 
 
 def status(dev: HanDevice, spec: DeviceSpec, state: str, path: str) -> dict[str, Any]:
@@ -167,6 +202,8 @@ async def run_device(spec: DeviceSpec) -> int:
     try:
         while not stop.is_set():
             write_note(spec.name, status(dev, spec, state, path))
+            if state == "joined":
+                save_state(spec, dev)
             if joiner.done() and joiner.exception() is not None:
                 state = f"failed: {joiner.exception()!r}"
                 write_note(spec.name, status(dev, spec, state, path))
@@ -177,6 +214,8 @@ async def run_device(spec: DeviceSpec) -> int:
                 pass
     finally:
         joiner.cancel()
+        if state == "joined":
+            save_state(spec, dev)
         await dev.stop()
         note_path(spec.name).unlink(missing_ok=True)
     return 0
