@@ -8,7 +8,8 @@ mirror. On each wake it: polls its parent; reports its Metering attributes
 RequestTunnel); sends TransferData GET (`0x01`) and for each GET-RESPONSE
 (`0x02`, count still waiting, one message) handles the message and answers with
 `0x03` + its response, until the hub has nothing left; then lets the OTA client
-(if any) work for up to `awake_s` (it queries for an image on the first wake,
+(if any) work for up to `awake_s` and `ota_blocks_per_wake` blocks (it queries
+for an image on the first wake,
 every `ota_query_every` wakes and after an Image Notify, and goes on with a
 transfer in progress); then sleeps again.
 
@@ -54,8 +55,8 @@ class Gsme(HanDevice):
 
     def __init__(self, path: str, *, install_code: bytes, identity: Identity | None = None,
                  wake_interval_s: float = 1800.0, awake_s: float = 5.0, drain_per_wake: float = 0.01,
-                 price_p_per_m3: int = 7000, ota_query_every: int = 48, top_up_key: bytes = b"",
-                 **kw: Any) -> None:
+                 price_p_per_m3: int = 7000, ota_query_every: int = 48,
+                 ota_blocks_per_wake: int | None = None, top_up_key: bytes = b"", **kw: Any) -> None:
         super().__init__(path, install_code=install_code, identity=identity or Identity(
             model="GSME emulator", image_type=0x0201, power_source=0x03), **kw)
         self.wake_interval_s = wake_interval_s
@@ -69,6 +70,7 @@ class Gsme(HanDevice):
         self.replies: list[bytes] = []
         self.reply: Callable[[bytes], bytes] = gbcs_reply
         self.ota_query_every = ota_query_every
+        self.ota_blocks_per_wake = ota_blocks_per_wake
         self.account = Account(self.clock, lambda: self.usage.amount(self.clock.now()) / 1000.0
                                * price_p_per_m3 / 100.0, top_up_key=top_up_key)
         m = self.server(Metering)
@@ -100,7 +102,7 @@ class Gsme(HanDevice):
             await self.fetch_commands()
             if self.ota is not None and (self.ota.offered is not None or self.ota.notified.is_set()
                                          or (self.wakes - 1) % self.ota_query_every == 0):
-                await self.ota.step(self.awake_s)
+                await self.ota.step(self.awake_s, self.ota_blocks_per_wake)
         finally:
             self.awake = False
 

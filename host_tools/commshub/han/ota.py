@@ -114,15 +114,19 @@ class OtaClient:
         self.status = UpgradeStatus.Download_in_progress
         return True
 
-    async def fetch(self, budget_s: float | None = None) -> bool:
-        """Fetch blocks until the image is complete (True) or `budget_s` simulated seconds pass."""
+    async def fetch(self, budget_s: float | None = None, max_blocks: int | None = None) -> bool:
+        """Fetch blocks until the image is complete (True), `budget_s` simulated seconds have
+        passed or `max_blocks` blocks have come (False)."""
         assert self.offered is not None
         clock = self.device.clock
         deadline = None if budget_s is None else clock.now() + budget_s
         ident = self.device.identity
         version, size = self.offered
+        blocks = 0
         while len(self.data) < size:
             if deadline is not None and clock.now() >= deadline:
+                return False
+            if max_blocks is not None and blocks >= max_blocks:
                 return False
             rsp = await self.device.exchange(OTA, zcl.command(
                 Ota, "image_block", self.device.next_tsn(), field_control=0,
@@ -142,6 +146,7 @@ class OtaClient:
             if int(rsp.args.file_offset) != len(self.data):
                 continue  # a late answer to an earlier request: ask again
             self.data += bytes(rsp.args.image_data)
+            blocks += 1
             wrong = self._header_problem()
             if wrong:
                 await self._refuse(wrong, version)
@@ -249,10 +254,10 @@ class OtaClient:
             return False
         return await self.fetch() and await self.finish()
 
-    async def step(self, budget_s: float) -> None:
+    async def step(self, budget_s: float, max_blocks: int | None = None) -> None:
         """A sleepy device's share of the work while it is awake (call once per wake)."""
         if self.offered is None and not await self.query():
             return
-        if await self.fetch(budget_s):
+        if await self.fetch(budget_s, max_blocks):
             await self.finish()
 
