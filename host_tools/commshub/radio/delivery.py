@@ -86,9 +86,10 @@ def route(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp) -> list[VirtualNcp]
     return hops
 
 
-async def _hop(air: VirtualAir, a: VirtualNcp, b: VirtualNcp, n_bytes: int) -> linkmodel.HopResult:
+async def _hop(air: VirtualAir, a: VirtualNcp, b: VirtualNcp, n_bytes: int,
+               indirect: bool = True) -> linkmodel.HopResult:
     """One hop a -> b: direct, or held at parent a until sleepy child b polls."""
-    if is_sleepy(b) and _parent(air, b) is a:
+    if indirect and is_sleepy(b) and _parent(air, b) is a:
         return await _indirect(air, a, b, n_bytes)
     link = air.link(a, b)
     loss = link.loss if b.up else 1.0  # a radio that is down does not answer
@@ -131,11 +132,13 @@ def forget_child(air: VirtualAir, child: VirtualNcp, parent: VirtualNcp | None) 
             item.done.set_result(False)
 
 
-async def _carry(air: VirtualAir, hops: list[VirtualNcp], n_bytes: int) -> tuple[bool, bool]:
-    """Carry a frame along `hops`: (first hop acked, reached the last radio)."""
+async def _carry(air: VirtualAir, hops: list[VirtualNcp], n_bytes: int,
+                 indirect: bool = True) -> tuple[bool, bool]:
+    """Carry a frame along `hops`: (first hop acked, reached the last radio).
+    `indirect=False`: a sleepy last radio is awake and polling for it (an APS ack it awaits)."""
     first_acked = False
     for i, (a, b) in enumerate(zip(hops, hops[1:])):
-        hop = await _hop(air, a, b, n_bytes)
+        hop = await _hop(air, a, b, n_bytes, indirect)
         if i == 0:
             first_acked = hop.acked
         if not hop.received:
@@ -222,9 +225,8 @@ async def _unicast(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp | None, des
         if not want_ack:
             return t.EmberStatus.SUCCESS if first_acked else failed
         if arrived:
-            # To a sleepy sender the APS ack waits in its parent too: its host must poll
-            # (an NCP does not poll by itself; host stacks short-poll while they wait).
-            _, acked = await _carry(air, hops[::-1], linkmodel.aps_frame_bytes(0))
+            # A sleepy sender short-polls for its APS ack (EmberZNet end-device support does).
+            _, acked = await _carry(air, hops[::-1], linkmodel.aps_frame_bytes(0), indirect=False)
             if acked:
                 air.emit("aps_ack", src=dst, dst=src, aps=aps_of(aps), attempt=attempt + 1)
                 return t.EmberStatus.SUCCESS
