@@ -309,11 +309,16 @@ class VirtualNcp:
         try:
             values = handler(self, args, payload) or {}
             return [self._frame(seq, FC_RESPONSE, name, values), *self._callbacks]
-        except Exception:  # a handler bug must cost the host an error, not a timeout
-            LOGGER.exception("handler for %s failed: invalidCommand", name)
-            self.unhandled.append(name)
-            return [self._frame(seq, FC_RESPONSE, "invalidCommand",
-                                {"status": t.EzspStatus.ERROR_INVALID_FRAME_ID})]
+        except Exception as exc:  # a handler bug must cost the host an error, not a timeout
+            if args is None and isinstance(exc, (AssertionError, IndexError)):
+                # A request its schema cannot parse (handlers assert they got one).
+                LOGGER.info("malformed %s request %s: invalidCommand", name, payload.hex())
+                status = t.EzspStatus.ERROR_INVALID_VALUE
+            else:
+                LOGGER.exception("handler for %s failed: invalidCommand", name)
+                self.unhandled.append(name)
+                status = t.EzspStatus.ERROR_INVALID_FRAME_ID
+            return [self._frame(seq, FC_RESPONSE, "invalidCommand", {"status": status})]
 
     def _version_body(self) -> bytes:
         v = self.protocol_version
