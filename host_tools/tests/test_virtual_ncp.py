@@ -286,3 +286,44 @@ def test_every_command_with_random_bytes_gets_one_answer_first(version: int) -> 
         await ncp.close()
 
     run(body)
+
+
+def test_ash_link_survives_random_bytes_and_still_talks() -> None:
+    """10,000 random chunks (with flags, escapes, cancel and substitute bytes mixed in)
+    on the NCP's UART: no exception; afterwards a reset and a command still work."""
+    import random
+
+    rng = random.Random(7)
+    ncp = VirtualNcp(protocol_version=8, t_rx_ack=0.05)
+
+    async def body() -> None:
+        await ncp.serve_tcp("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", ncp.port)
+        host = RawHost(reader, writer)
+        try:
+            specials = b"\x7e\x7d\x1a\x18\x11\x13\xc0"
+            for _ in range(10_000):
+                chunk = bytes(rng.choice(specials) if rng.random() < 0.2 else rng.randrange(256)
+                              for _ in range(rng.randrange(1, 12)))
+                host.send_raw(chunk)
+            await writer.drain()
+            host.send_raw(b"\x1a" + b"\x7e")  # cancel whatever is half-received
+            await asyncio.sleep(0.3)
+            host.buf = b""
+            while True:  # drop whatever the NCP answered to the noise
+                try:
+                    await asyncio.wait_for(reader.read(65536), 0.3)
+                except TimeoutError:
+                    break
+            host.send(RstFrame())
+            while not isinstance(await host.recv(), RStackFrame):
+                pass
+            host.send_raw(bytes.fromhex("004221a850ed2c7e"))  # legacy version(4)
+            assert await host.recv() == AckFrame(res=0, ncp_ready=0, ack_num=1)
+            rsp = await host.recv()
+            assert rsp.ezsp_frame[:4] == bytes([0x00, 0x80, 0x00, 8])
+        finally:
+            writer.close()
+            await ncp.close()
+
+    run(body, timeout=120)
