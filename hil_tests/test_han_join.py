@@ -44,16 +44,18 @@ def alert(link, code, timeout=10.0, since=None, eui64=None):
                            and (eui64 is None or e.body.get("eui64") == eui64)).body
 
 
-def test_device_in_log_joins_with_its_install_code(hub, han_devices):
+@pytest.mark.parametrize("node_type", ["router", "end_device", "sleepy"])  # ESME, and a GSME that sleeps
+def test_device_in_log_joins_with_its_install_code(hub, han_devices, node_type):
     st = wait_han_up(hub)
     dev = han_devices()
     r = hub.request("han.log.add", dict(dev.log_entry, join_s=60)).result
     assert r["eui64"] == dev.eui64 and r["window_open"] and not r["joined"]
     wait_can_join(hub, dev.eui64)
-    nwk = dev.join(st)
+    nwk = dev.join(st, node_type=node_type)
     assert 0 < nwk < 0xFFF8
     joined = alert(hub.serial, 0x8F49, eui64=dev.eui64)
     assert joined["eui64"] == dev.eui64 and joined["node"] == nwk
+    assert alert(hub.serial, 0x8183, eui64=dev.eui64)["node"] == nwk
     devices = hub.request("han.devices").result["devices"]
     assert [d["eui64"] for d in devices] == [dev.eui64] and devices[0]["node"] == nwk
 
