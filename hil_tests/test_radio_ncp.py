@@ -127,6 +127,7 @@ def test_fuzzed_radio_uart_never_crashes_the_hub(hub, hub_ncp, air):
     n = int(os.environ.get("COMMSHUB_RADIO_FUZZ", 10000))
     rng = random.Random(seed)
     boots = hub.request("status").result["boot_count"]
+    log_before = hub.request("han.log").result
     sent = 0
     while sent < n:
         batch = _fuzz_frames(rng, min(200, n - sent))
@@ -136,6 +137,7 @@ def test_fuzzed_radio_uart_never_crashes_the_hub(hub, hub_ncp, air):
     st = wait_han_up(hub, timeout=60)  # re-initialised if the garbage looked like an NCP reset
     status = hub.request("status").result
     assert status["boot_count"] == boots, f"the hub rebooted under fuzzing (seed {seed})"
+    assert hub.request("han.log").result == log_before  # no state lost
     assert st["ash_faults"] > 0
     print(f"\n{sent} fuzzed frames (seed {seed}): ASH faults {st['ash_faults']}, NCP resets seen "
           f"{st['ncp_resets']}, restarts {st['restarts']}")
