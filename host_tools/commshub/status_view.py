@@ -36,6 +36,7 @@ class StatusView:
         self.info: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
         self.online: dict[str, Any] = {}
+        self.han: dict[str, Any] | None = None
         self.error: str | None = None
         self.events: collections.deque[Event] = collections.deque(maxlen=8)
         self.console: collections.deque[str] = collections.deque(maxlen=6)
@@ -63,6 +64,8 @@ class StatusView:
         head.add_row("mqtt", f"{mq.get('state', '?')} to {self.setup.get('broker', '-')}  reconnects {mq.get('reconnects', '-')}")
         head.add_row("serial", f"{self.setup.get('serial', '-')}  (try: commshub console)")
         head.add_row("topics", self.setup.get("topics", "-"))
+        if self.han is not None:
+            head.add_row("HAN", self._han_text())
         ev = Table(show_header=True, header_style="bold", box=None, expand=True)
         ev.add_column("age", width=6)
         ev.add_column("event", width=18)
@@ -71,11 +74,31 @@ class StatusView:
         for e in reversed(self.events):
             detail = ", ".join(f"{k}={v}" for k, v in e.body.items() if k not in ("event", "seq", "utc"))
             ev.add_row(f"{now - e.received:4.0f}s", e.name, detail)
-        parts: list[Any] = [head, Text(""), Text("recent events", style="bold"), ev]
+        parts: list[Any] = [head]
+        if self.han and self.han.get("log"):
+            dev = Table(show_header=True, header_style="bold", box=None, expand=True)
+            for c in ("device", "EUI-64", "state", "node"):
+                dev.add_column(c)
+            for e in self.han["log"]:
+                state = "joined" if e.get("joined") else "may join" if e.get("window_open") else "waiting"
+                node = e.get("node")
+                dev.add_row(str(e.get("type_name", e.get("type"))), str(e.get("eui64")),
+                            Text(state, style="green" if e.get("joined") else "yellow"),
+                            f"0x{node:04X}" if isinstance(node, int) else "-")
+            parts += [Text(""), dev]
+        parts += [Text(""), Text("recent events", style="bold"), ev]
         if self.error:
             parts.append(Text(f"\n{self.error}", style="red"))
         title = f"Comms Hub emulator — {self.setup.get('board', '')}"
         return Panel(Group(*parts), title=title, subtitle="Ctrl-C to stop", border_style="blue")
+
+    def _han_text(self) -> str:
+        h = self.han or {}
+        if "error" in h:
+            return str(h["error"])
+        st, log = h.get("status", {}), h.get("log", [])
+        return (f"{st.get('state', '?')}  channel {st.get('channel', '-')}  PAN 0x{int(st.get('pan_id') or 0):04X}  "
+                f"EZSP v{st.get('ezsp', '?')}   {sum(1 for e in log if e.get('joined'))}/{len(log)} devices joined")
 
     def line(self) -> str:
         """A one-line summary for non-interactive output."""
@@ -84,4 +107,5 @@ class StatusView:
             f"hub {info.get('hub_id', '?')} {self.online.get('state', '?')} up {_dur(st.get('uptime_ms'))} "
             f"boots {st.get('boot_count', '-')} heap {int(info.get('heap_used', 0)) // 1024}K "
             f"mqtt {st.get('links', {}).get('mqtt', {}).get('state', '?')}"
+            + (f" han {self._han_text()}" if self.han is not None else "")
         )

@@ -1,4 +1,4 @@
-"""`commshub run`: the emulated installation (broker + hub) with a live view."""
+"""`commshub run`: the emulated installation (broker + hub + HAN devices) with a live view."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from .. import boards, instances
 from ..broker import EmbeddedBroker, free_port, wait_port
+from ..installation import Installation, han_summary
 from ..links.mqtt_link import MqttLink, topic_prefix
 from ..protocol.errors import HubError, HubTimeout
 from ..status_view import StatusView
@@ -17,9 +18,11 @@ from ..targets import EmulatorTarget
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="bring up broker + emulated hub and show a live status view (what `make run` does)",
-        description="Start the embedded MQTT broker and an emulated Comms Hub, then show its live "
-        "status until Ctrl-C. In another terminal: `commshub console`, `commshub send ping --via mqtt`.",
+        help="bring up broker + emulated hub + ESME, GSME and PPMID and show a live status view (what `make run` does)",
+        description="Start the embedded MQTT broker and an emulated Comms Hub with its HAN: an ESME, a GSME "
+        "and a PPMID emulator on the hub's virtual air, added to its device log so they join with their "
+        "install codes. Then show the live status until Ctrl-C. In another terminal: `commshub console`, "
+        "`commshub send han.devices --via mqtt`, `commshub han list`.",
     )
     p.add_argument("--board", default="emulator", help=f"board to emulate ({', '.join(boards.names())}); default emulator")
     p.add_argument("--name", default="hub1", help="instance name (default hub1)")
@@ -27,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=1883, help="port for the embedded broker (default 1883, or a free one if taken)")
     p.add_argument("--pace", action="store_true", help="pace the UART at the board's baud rate")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--no-han", action="store_true", help="no HAN device emulators (the hub alone)")
     p.set_defaults(func=run)
 
 
@@ -52,9 +56,13 @@ def run(args: argparse.Namespace) -> int:
         view = StatusView(setup)
         link = MqttLink(broker_url, target.hub_id, on_event=view.add_event,
                         on_status=lambda s: view.online.update(s))
+        han = None
         try:
+            han = _start_han(args, target, link)
             _loop(view, link, board.heap_bytes, args.duration)
         finally:
+            if han:
+                han.stop()
             link.close()
     finally:
         instances.forget(args.name)
@@ -65,10 +73,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_han(args: argparse.Namespace, target: EmulatorTarget, link: MqttLink) -> Installation | None:
+    air = getattr(target.emu, "air", None)
+    if args.no_han or air is None:
+        return None
+    han = Installation(args.name, target.hub_id, air)
+    try:
+        link.wait_status(lambda s: s.get("state") == "online", 20)
+        members = han.start(link)
+    except (HubError, HubTimeout) as e:
+        han.stop()
+        print(f"no HAN devices: the hub did not take them ({e}); is its radio up? (`commshub send han.status`)",
+              flush=True)
+        return None
+    for m in members:
+        print(f"{m.kind} {m.eui64} install code {m.install_code} in the device log; its log: {m.log}", flush=True)
+    return han
+
+
 def _poll(view: StatusView, link: MqttLink) -> None:
     try:
         view.info = link.request("info", timeout=2).result
         view.status = link.request("status", timeout=2).result
+        view.han = han_summary(link)
         view.error = None
     except (HubError, HubTimeout) as e:
         view.error = f"hub not answering over MQTT: {e}"
