@@ -19,12 +19,12 @@ def _stats(samples_s: list[float]) -> dict[str, float]:
     return rtt_stats(samples_s)
 
 
-async def _ezsp_rtt(version: int, n: int, pty: bool) -> list[float]:
+async def _ezsp_rtt(version: int, n: int, pty: bool, baud: int | None = None) -> list[float]:
     from .radio.air import VirtualAir
     from .radio.device import BellowsDevice
 
     air = VirtualAir()
-    ncp = air.add_ncp(EUI_HUB, protocol_version=version, startup_rstack_delay=0.0)
+    ncp = air.add_ncp(EUI_HUB, protocol_version=version, startup_rstack_delay=0.0, baud=baud)
     await ncp.serve_tcp()
     dev = BellowsDevice(ncp.open_pty() if pty else f"socket://127.0.0.1:{ncp.port}")
     await dev.connect()
@@ -94,9 +94,10 @@ def run(log: Callable[[str], None] = print, n_ezsp: int = 300, n_aps: int = 50) 
     from .radio.linkmodel import ACK_BYTES, TURNAROUND_S, airtime, aps_frame_bytes
 
     out: dict[str, Any] = {"ezsp": {}, "aps": {}}
-    for version, pty in ((8, False), (13, False), (13, True)):
-        key = f"v{version} {'pty' if pty else 'tcp'}"
-        out["ezsp"][key] = _stats(asyncio.run(_ezsp_rtt(version, n_ezsp, pty)))
+    for version, pty, baud in ((8, False, None), (13, False, None), (13, True, None),
+                               (8, False, 115200)):
+        key = f"v{version} {'pty' if pty else 'tcp'}" + (f" paced {baud} baud" if baud else "")
+        out["ezsp"][key] = _stats(asyncio.run(_ezsp_rtt(version, n_ezsp, pty, baud)))
         s = out["ezsp"][key]
         log(f"  EZSP round trip (getEui64, bellows) {key}: p50 {s['p50']:.2f} ms, p99 {s['p99']:.2f} ms")
     frame = airtime(aps_frame_bytes(40)) + TURNAROUND_S + airtime(ACK_BYTES)

@@ -327,3 +327,21 @@ def test_ash_link_survives_random_bytes_and_still_talks() -> None:
             await ncp.close()
 
     run(body, timeout=120)
+
+
+def test_paced_uart_takes_at_least_the_line_time_of_its_bytes() -> None:
+    with pytest.raises(ValueError):
+        VirtualNcp(baud=0)
+    ncp = VirtualNcp(protocol_version=8, startup_rstack_delay=0.0, baud=9600)
+
+    async def body() -> None:
+        async with bellows_on(ncp) as ezsp:
+            t0 = time.monotonic()
+            (eui,) = await ezsp.getEui64()
+            elapsed = time.monotonic() - t0
+            # At least: request DATA frame (5 EZSP + control + CRC + flag = 9 bytes) in,
+            # response (5 + 8 EUI-64 + 4) out, 10 bits a byte at 9600 baud.
+            assert elapsed >= (9 + 17) * 10 / 9600
+            assert eui == ncp.eui64
+
+    run(body)

@@ -20,7 +20,7 @@ examples:
       add an NCP to a running `air serve` (its control port)
 
 control port: JSON lines, e.g.  echo '{"cmd": "list"}' | nc 127.0.0.1 PORT
-  add_ncp {eui64, ezsp, pty, port} | list | set_link {a, b, loss, latency_s} |
+  add_ncp {eui64, ezsp, pty, port, baud} | list | set_link {a, b, loss, latency_s} |
   set_default_link {loss, latency_s} | reset_ncp {eui64} | faults {eui64, drop, corrupt, nak, drop_rx} | events
 model and limits: docs/VIRTUAL_AIR.md
 """
@@ -66,6 +66,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", type=float, default=0.0, help="default per-frame loss, 0..1 (default 0)")
     p.add_argument("--latency", type=float, default=0.0, help="default extra latency per hop, s")
     p.add_argument("--seed", type=int, help="random seed, for reproducible runs")
+    p.add_argument("--baud", type=int, metavar="BPS",
+                   help="pace each NCP's UART like a real one at this rate, e.g. 115200 (default: unpaced)")
 
 
 def _run(coro: Any) -> int:
@@ -106,7 +108,7 @@ async def _serve(a: argparse.Namespace) -> int:
     from ..radio.control import AirControl
 
     air = _new_air(a)
-    control = AirControl(air, ncp_host=a.host)
+    control = AirControl(air, ncp_host=a.host, baud=a.baud)
     specs = [_ncp_spec(s) for s in a.ncp]  # refuse bad specs before anything starts
     port = await control.serve(a.host, a.port)
     print(f"air control {a.host}:{port}  (time scale {a.time_scale}, loss {a.loss}, "
@@ -130,7 +132,8 @@ def _ncp(a: argparse.Namespace) -> int:
 
         host, _, port = a.air.rpartition(":")
         answer = request(host or "127.0.0.1", int(port), {"cmd": "add_ncp", "eui64": a.eui64,
-                                                         "ezsp": a.ezsp, "pty": a.pty})
+                                                         "ezsp": a.ezsp, "pty": a.pty,
+                                                         "baud": a.baud})
         if not answer.get("ok"):
             raise ValueError(answer.get("error", "the air server refused"))
         _print_ncp(answer, host or "127.0.0.1")
@@ -139,7 +142,7 @@ def _ncp(a: argparse.Namespace) -> int:
     async def one() -> int:
         from ..radio.control import AirControl
 
-        control = AirControl(_new_air(a), ncp_host=a.host)
+        control = AirControl(_new_air(a), ncp_host=a.host, baud=a.baud)
         try:
             _print_ncp(await control.add_ncp(a.eui64, a.ezsp, a.pty, a.tcp_port), a.host)
             await asyncio.Event().wait()

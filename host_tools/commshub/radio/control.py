@@ -4,8 +4,9 @@ One request per line, one answer per line: `{"cmd": ..., ...}` ->
 `{"ok": true, ...}` or `{"ok": false, "error": "..."}` (a bad request changes
 nothing). Commands:
 
-- `add_ncp {eui64, ezsp=8, pty=false, port=0}` -> `{eui64, port, pty}`: a new NCP
-  on TCP (bellows `socket://HOST:port`) and, with `pty`, on a pty too.
+- `add_ncp {eui64, ezsp=8, pty=false, port=0, baud=null}` -> `{eui64, port, pty}`: a new
+  NCP on TCP (bellows `socket://HOST:port`) and, with `pty`, on a pty too; `baud`
+  paces its UART (default: the server's --baud, else unpaced).
 - `list` -> `{radios: [{eui64, ezsp, up, node_id, node_type, port, pty}]}`
 - `set_link {a, b, loss=0, latency_s=0}`, `set_default_link {loss, latency_s}`
 - `reset_ncp {eui64}`, `faults {eui64, drop, corrupt, nak, drop_rx, ...}`
@@ -38,9 +39,11 @@ class ControlError(ValueError):
 class AirControl:
     """Serves the control protocol for one VirtualAir."""
 
-    def __init__(self, air: VirtualAir, ncp_host: str = "127.0.0.1") -> None:
+    def __init__(self, air: VirtualAir, ncp_host: str = "127.0.0.1",
+                 baud: int | None = None) -> None:
         self.air = air
         self.ncp_host = ncp_host
+        self.baud = baud
         self.ptys: dict[t.EUI64, str] = {}
         self._server: asyncio.Server | None = None
 
@@ -99,8 +102,10 @@ class AirControl:
         """Carry out one request; the answer's fields."""
         cmd = req.get("cmd")
         if cmd == "add_ncp":
+            baud = req.get("baud")
             return await self.add_ncp(str(req["eui64"]), int(req.get("ezsp", 8)),
-                                      bool(req.get("pty", False)), int(req.get("port", 0)))
+                                      bool(req.get("pty", False)), int(req.get("port", 0)),
+                                      int(baud) if baud is not None else None)
         if cmd == "list":
             return {"radios": [self.describe(n) for n in self.air.radios.values()]}
         if cmd == "set_link":
@@ -122,11 +127,11 @@ class AirControl:
                            "set_default_link, reset_ncp, faults, events)")
 
     async def add_ncp(self, eui64: str, ezsp: int = 8, pty: bool = False,
-                      port: int = 0) -> dict[str, Any]:
+                      port: int = 0, baud: int | None = None) -> dict[str, Any]:
         """A new NCP on the air, served on TCP (and a pty)."""
         if ezsp not in SUPPORTED_VERSIONS:
             raise ControlError(f"EZSP v{ezsp} not supported (8 to 13)")
-        ncp = self.air.add_ncp(eui64, protocol_version=ezsp)
+        ncp = self.air.add_ncp(eui64, protocol_version=ezsp, baud=baud or self.baud)
         await ncp.serve_tcp(self.ncp_host, port)
         if pty:
             self.ptys[ncp.eui64] = ncp.open_pty()
@@ -140,6 +145,7 @@ class AirControl:
             "node_id": ncp.node_id if ncp.up else None,
             "node_type": t.EmberNodeType(tok.node_type).name if tok else None,
             "port": ncp.port if ncp._servers else None, "pty": self.ptys.get(ncp.eui64),
+            "baud": ncp.baud,
         }
 
 

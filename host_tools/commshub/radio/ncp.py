@@ -30,7 +30,7 @@ from bellows.ezsp import EZSP
 import bellows.types as t
 
 from commshub.radio.ash_ncp import AshNcpLink, UartFaults
-from commshub.radio.transport import FdStream, open_pty_pair
+from commshub.radio.transport import FdStream, PacedLine, open_pty_pair
 
 if TYPE_CHECKING:
     from commshub.radio.air import VirtualAir
@@ -92,17 +92,22 @@ class VirtualNcp:
         startup_rstack_delay: float | None = None,
         t_rx_ack: float = 1.6,
         air: VirtualAir | None = None,
+        baud: int | None = None,
     ) -> None:
         """`startup_rstack_delay`: send an unsolicited RSTACK that long after a
         host connects (zigbeed does; bellows on `socket://` then skips its own
         reset and the 2 s wait for it). None: wait for the host's RST, like a
-        USB dongle. `air`: the VirtualAir this radio is on (default: a private one)."""
+        USB dongle. `air`: the VirtualAir this radio is on (default: a private one).
+        `baud`: pace the UART both ways at this rate (None: as fast as the stream goes)."""
         if protocol_version not in SUPPORTED_VERSIONS:
             raise ValueError(f"EZSP v{protocol_version} not supported (8 to 13)")
         self.eui64 = to_eui64(eui64)
         self.protocol_version = protocol_version
         self.startup_rstack_delay = startup_rstack_delay
         self.t_rx_ack = t_rx_ack
+        if baud is not None and baud <= 0:
+            raise ValueError("baud must be positive")
+        self.baud = baud
         cmds = EZSP._BY_VERSION[protocol_version].COMMANDS
         self.commands: dict[str, tuple[int, Any, Any]] = cmds
         self.by_id: dict[int, str] = {cid: name for name, (cid, _, _) in cmds.items()}
@@ -217,12 +222,14 @@ class VirtualNcp:
             os.close(fd)
         self._servers, self._streams, self._pty_slaves = [], [], []
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: Any) -> None:
+    async def _connection(self, reader: Any, writer: Any) -> None:
         if self._link is not None:  # one host at a time: the newest wins
             self._link.close()
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        if self.baud is not None:
+            reader = writer = PacedLine(reader, writer, self.baud)
         link = AshNcpLink(reader, writer, self._on_frame, self._host_reset,
                           t_rx_ack=self.t_rx_ack, faults=self.faults)
         self._link = link

@@ -14,6 +14,7 @@ import errno
 import os
 import termios
 import tty
+from typing import Any
 
 EIO_RETRY_S = 0.05
 READ_SIZE = 4096
@@ -116,3 +117,45 @@ class FdStream:
             self._loop.remove_writer(self.fd)
         self.reader.feed_eof()
         os.close(self.fd)
+
+
+class PacedLine:
+    """A UART at `baud` (8N1: 10 bits a byte) in both directions over an unpaced stream.
+
+    What the NCP writes reaches the other side when its last byte would have
+    left the wire; what it reads is handed over once its line time has passed.
+    Reader and writer in one object, as AshNcpLink uses them."""
+
+    def __init__(self, reader: Any, writer: Any, baud: int) -> None:
+        if baud <= 0:
+            raise ValueError("baud must be positive")
+        self._reader, self._writer = reader, writer
+        self.byte_s = 10 / baud
+        self._loop = asyncio.get_running_loop()
+        self._rx_free = self._tx_free = 0.0
+
+    async def read(self, n: int) -> bytes:
+        """Read like StreamReader.read, after the bytes' line time."""
+        data: bytes = await self._reader.read(n)
+        now = self._loop.time()
+        self._rx_free = max(now, self._rx_free) + len(data) * self.byte_s
+        await asyncio.sleep(self._rx_free - now)
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Send `data` after what is already on the line."""
+        now = self._loop.time()
+        self._tx_free = max(now, self._tx_free) + len(data) * self.byte_s
+        self._loop.call_at(self._tx_free, self._deliver, bytes(data))
+
+    def _deliver(self, data: bytes) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+    def is_closing(self) -> bool:
+        """Whether the stream underneath is closing."""
+        return bool(self._writer.is_closing())
+
+    def close(self) -> None:
+        """Close the stream underneath."""
+        self._writer.close()
