@@ -40,12 +40,29 @@ class Member:
 
 @dataclass
 class Installation:
-    """Starts the devices, logs them on the hub, stops them."""
+    """Starts the devices, logs them on the hub, stops them; opens the air to others."""
 
     name: str
     hub_id: str
     air: Any  # the emulated hub's AirThread
     members: list[Member] = field(default_factory=list)
+    capture: Any = None
+
+    def open_air(self) -> int:
+        """A control port on the hub's air (as `commshub air serve` has), so that
+        `commshub han start --air 127.0.0.1:PORT` and bellows can join this HAN too."""
+        from .radio.control import AirControl
+
+        control = AirControl(self.air.air)
+        port: int = self.air.call(control.serve)
+        return port
+
+    def capture_to(self, path: str | Path) -> None:
+        """Write a capture of the air (JSON lines + a readable .txt beside it) until stop()."""
+        from .radio import capture
+
+        names = {self.hub_id: "hub"} | {self.eui_for(k): k.upper() for k, _ in DEVICES}
+        self.capture = capture.attach(self.air, path, names=names)
 
     def eui_for(self, kind: str) -> str:
         """A stable, locally administered EUI-64 per instance and kind (so a log entry stays valid)."""
@@ -64,7 +81,7 @@ class Installation:
             hub.request("han.log.add", {"eui64": eui, "type": code, "install_code": m.install_code,
                                         "join_s": JOIN_WINDOW_S}, timeout=10)
             cmd = [sys.executable, "-m", "commshub.cli", "han", "start", "--kind", kind, "--foreground", "--fresh",
-                   "--port", f"socket://127.0.0.1:{m.port}", "--install-code", m.install_code,
+                   "--port", f"socket://127.0.0.1:{m.port}", "--eui64", eui, "--install-code", m.install_code,
                    "--ext-pan-id", self.hub_id, "--name", f"{self.name}-{kind}"]
             with open(m.log, "wb") as out:
                 m.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -74,6 +91,11 @@ class Installation:
 
     def stop(self) -> None:
         """Stop the device processes (their log entries stay on the hub, as after a power cut)."""
+        if self.capture is not None:
+            from .radio import capture
+
+            capture.detach(self.air, self.capture)
+            self.capture = None
         for m in self.members:
             if m.proc and m.proc.poll() is None:
                 m.proc.terminate()

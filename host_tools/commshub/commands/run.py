@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pace", action="store_true", help="pace the UART at the board's baud rate")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--no-han", action="store_true", help="no HAN device emulators (the hub alone)")
+    p.add_argument("--capture", metavar="FILE.jsonl", help="write a capture of the HAN's air (and a readable "
+                   ".txt beside it; `commshub capture show FILE.jsonl --follow` while it runs)")
     p.set_defaults(func=run)
 
 
@@ -78,6 +80,9 @@ def _start_han(args: argparse.Namespace, target: EmulatorTarget, link: MqttLink)
     if args.no_han or air is None:
         return None
     han = Installation(args.name, target.hub_id, air)
+    if args.capture:
+        han.capture_to(args.capture)
+        print(f"capturing the air to {args.capture} (timeline: {args.capture.rsplit('.', 1)[0]}.txt)", flush=True)
     try:
         link.wait_status(lambda s: s.get("state") == "online", 20)
         members = han.start(link)
@@ -88,6 +93,9 @@ def _start_han(args: argparse.Namespace, target: EmulatorTarget, link: MqttLink)
         return None
     for m in members:
         print(f"{m.kind} {m.eui64} install code {m.install_code} in the device log; its log: {m.log}", flush=True)
+    port = han.open_air()
+    print(f"the HAN's air: control port 127.0.0.1:{port} (add a device: commshub han start --kind esme "
+          f"--air 127.0.0.1:{port}, then han.log.add it on the hub)", flush=True)
     return han
 
 

@@ -253,7 +253,8 @@ def _parse(line: str) -> dict[str, Any]:
 
 
 def _norm(eui: str) -> str:
-    return eui.lower()
+    # Names may be given as printed (02AABB...) or as zigpy writes them (02:aa:bb:...).
+    return eui.replace(":", "").lower()
 
 
 def _plain(v: Any) -> str:
