@@ -4,6 +4,8 @@ Loaded only on a board with a radio. Changes go to the device log service,
 which persists them at once; the radio follows in the background.
 """
 
+from binascii import unhexlify
+
 from hub.control.registry import only
 from hub.errors import bad_args
 
@@ -37,6 +39,18 @@ def install(reg, han, devlog):
         only(args)
         return devlog.joined()
 
+    def send(args, data):
+        # The payload as hex in args, or as the frame's raw data.
+        only(args, "eui64", "cluster", "payload", "profile", "src_ep", "dst_ep")
+        payload = data
+        if "payload" in args:
+            try:
+                payload = unhexlify(args["payload"])
+            except Exception:
+                raise bad_args("payload must be hex")
+        return devlog.send(args.get("eui64"), args.get("cluster"), payload, args.get("profile", 0x0109),
+                           args.get("src_ep", 1), args.get("dst_ep", 1))
+
     for name, fn in (("han.status", status), ("han.log", log_read), ("han.log.add", log_add),
-                     ("han.log.remove", log_remove), ("han.devices", devices)):
+                     ("han.log.remove", log_remove), ("han.devices", devices), ("han.send", send)):
         reg.register(name, fn)

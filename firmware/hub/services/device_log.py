@@ -89,6 +89,7 @@ class DeviceLog:
         self.kicks = []  # (node, eui) to make leave
         self.refused = 0
         self.rekey = False
+        self.sends = 0
         self.wake = asyncio.Event()
         han.gate = self.gate
         han.joins = self._join
@@ -176,6 +177,34 @@ class DeviceLog:
             self.kicks.append((e[NODE], eui))
         self._changed("removed", eui)
         return {"removed": eui}
+
+    def send(self, eui, cluster, payload, profile, src_ep, dst_ep):
+        """APS unicast to a joined device; answered at once with a tag, the outcome comes as
+        event `han.sent` {"tag", "eui64", "status"} (0: delivered, acked by the device)."""
+        eui = parse_eui(eui)
+        for k, v, hi in (("cluster", cluster, 0xFFFF), ("profile", profile, 0xFFFF), ("src_ep", src_ep, 240),
+                         ("dst_ep", dst_ep, 255)):
+            if type(v) is not int or not 0 <= v <= hi:
+                raise bad_args("%s must be an int 0..%d" % (k, hi))
+        if not isinstance(payload, (bytes, bytearray, memoryview)) or not 0 < len(payload) <= 82:
+            raise bad_args("payload must be 1..82 bytes")
+        e = self._find(eui)
+        if e is None or not e[JOINED]:
+            raise HubError("not_found", "%s is not a joined device in the log" % eui)
+        self.han._need_up()
+        self.sends += 1
+        tag = self.sends
+        asyncio.create_task(self._send(tag, eui, e[NODE], cluster, bytes(payload), profile, src_ep, dst_ep))
+        return {"tag": tag, "node": e[NODE]}
+
+    async def _send(self, tag, eui, node, cluster, payload, profile, src_ep, dst_ep):
+        d = {"tag": tag, "eui64": eui}
+        try:
+            d["status"] = await self.han.unicast(node, cluster, payload, profile, src_ep, dst_ep, True)
+        except HubError as e:
+            d["status"] = -1
+            d["error"] = e.code
+        self.bus.emit("han.sent", d)
 
     # -- joins and the gate ----------------------------------------------------------
 

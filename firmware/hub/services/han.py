@@ -358,3 +358,6 @@ class Han:
         fn = self.receivers.get((profile, cluster))
         if fn:
             fn(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload)
+        elif profile:  # no server here: show it to whoever drives the hub (not ZDO chatter)
+            self.bus.emit("han.rx", {"eui64": eui, "node": node, "profile": profile, "cluster": cluster,
+                                     "src_ep": src_ep, "dst_ep": dst_ep, "payload": hexlify(payload).decode()})
