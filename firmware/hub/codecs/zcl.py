@@ -33,6 +33,17 @@ MALFORMED_COMMAND = 0x80
 _FIXED = {0x10: "B", 0x18: "B", 0x19: "<H", 0x1B: "<I", 0x20: "B", 0x21: "<H", 0x23: "<I",
           0x28: "b", 0x29: "<h", 0x2B: "<i", 0x30: "B", 0x31: "<H", 0xE2: "<I"}
 T_BOOL, T_MAP8, T_U8, T_U16, T_U32, T_I32, T_ENUM8, T_STRING, T_UTC = 0x10, 0x18, 0x20, 0x21, 0x23, 0x2B, 0x30, 0x42, 0xE2
+T_OCTETS = 0x41
+
+
+def _int_size(dtype):
+    """(size, signed) of the integer types struct has no format for (uint24..uint64, int24..int64,
+    data/bitmap 8..64), or None. Metering's summations are uint48, its demand int24."""
+    if 0x08 <= dtype <= 0x0F or 0x18 <= dtype <= 0x1F or 0x20 <= dtype <= 0x27:
+        return (dtype & 7) + 1, False
+    if 0x28 <= dtype <= 0x2F:
+        return (dtype & 7) + 1, True
+    return None
 
 
 class Header:
@@ -85,7 +96,8 @@ def encode_value(dtype, value):
 
 def decode_value(dtype, data, off):
     """(value, next offset) of a value of type `dtype` at data[off]."""
-    if dtype == T_STRING:
+    fmt = sized = None
+    if dtype == T_STRING or dtype == T_OCTETS:
         n = data[off] if off < len(data) else 0
         if n == 0xFF:
             return None, off + 1
@@ -93,12 +105,23 @@ def decode_value(dtype, data, off):
     else:
         fmt = _FIXED.get(dtype)
         if fmt is None:
-            raise HubError("bad_frame", "ZCL type 0x%02X not supported" % dtype)
-        end = off + struct.calcsize(fmt)
+            sized = _int_size(dtype)
+            if sized is None:
+                raise HubError("bad_frame", "ZCL type 0x%02X not supported" % dtype)
+            end = off + sized[0]
+        else:
+            end = off + struct.calcsize(fmt)
     if end > len(data):
         raise HubError("bad_frame", "truncated ZCL value")
     if dtype == T_STRING:
         return bytes(data[off + 1:end]).decode(), end
+    if dtype == T_OCTETS:
+        return bytes(data[off + 1:end]), end
+    if sized:
+        v = int.from_bytes(bytes(data[off:end]), "little")
+        if sized[1] and v >> (8 * sized[0] - 1):
+            v -= 1 << (8 * sized[0])
+        return v, end
     return struct.unpack_from(fmt, data, off)[0], end
 
 

@@ -10,6 +10,16 @@ from hub.errors import HubError, bad_args
 SILENT = (None, False)
 
 
+class Later:
+    """A handler's answer that needs to wait (a radio round trip): the link
+    awaits `Registry.finish(later)` in a task of its own and answers then, so
+    it keeps serving other requests meanwhile. Checks are done before a
+    handler returns one: bad input is still answered at once."""
+
+    def __init__(self, coro):
+        self.coro = coro
+
+
 class Registry:
     def __init__(self, log=None, after=None):
         self.handlers = {}
@@ -25,6 +35,27 @@ class Registry:
         """
         self.handlers[name] = handler
 
+    async def finish(self, later):
+        """(result, data) of a Later, errors mapped as dispatch maps them."""
+        try:
+            r = await later.coro
+        except Exception as e:
+            raise self._error("a deferred command", e)
+        return r if isinstance(r, tuple) else (r, None)
+
+    def _error(self, name, e):
+        """The HubError a handler's exception is answered with."""
+        if isinstance(e, HubError):
+            return e
+        if isinstance(e, MemoryError):  # not the command's fault: the heap, now (PROTOCOL.md)
+            import gc
+
+            gc.collect()
+            return HubError("no_memory", "not enough heap for %s now: try again" % name)
+        if self.log:
+            self.log.exc("command %s failed" % name, e)
+        return HubError("internal", "%s: %s" % (type(e).__name__, e))
+
     def dispatch(self, name, args=None, data=None):
         """Run command `name`; returns (result, data) or raises HubError."""
         self.count += 1
@@ -38,17 +69,8 @@ class Registry:
                 raise bad_args("args must be an object")
             try:
                 r = h(args, data)
-            except HubError:
-                raise
-            except MemoryError:  # not the command's fault: the heap, now (PROTOCOL.md)
-                import gc
-
-                gc.collect()
-                raise HubError("no_memory", "not enough heap for %s now: try again" % name)
             except Exception as e:
-                if self.log:
-                    self.log.exc("command %s failed" % name, e)
-                raise HubError("internal", "%s: %s" % (type(e).__name__, e))
+                raise self._error(name, e)
             if isinstance(r, tuple):
                 return r
             return r, None

@@ -35,6 +35,7 @@ from umqtt.simple import MQTTClient, MQTTException
 
 from hub.codecs import dumps, envelope
 from hub.control.dedupe import Dedupe
+from hub.control.registry import Later
 from hub.errors import HubError
 from hub.links.backoff import Backoff
 from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, Sock, connect_packet, readable, writable
@@ -188,6 +189,9 @@ class MqttLink:
             return
         try:
             result, out = self.reg.dispatch(cmd, args, data)
+            if isinstance(result, Later):  # answered when done (a radio round trip)
+                asyncio.create_task(self._later(cid, cmd, result))
+                return
             if out is False:  # SILENT: a quiet command that succeeded
                 self.dedupe.put(cid, (), 0)
                 return
@@ -199,6 +203,20 @@ class MqttLink:
             r = ("rsp", envelope.rsp_err(cid, cmd, e.code, e.message))
         self.dedupe.put(cid, r, len(r[1]))
         self._pub(*r)
+
+    async def _later(self, cid, cmd, later):
+        try:
+            result, out = await self.reg.finish(later)
+            r = ("rsp/bin", envelope.rsp_bin(cid, cmd, result, out)) if out else \
+                ("rsp", envelope.rsp_ok(cid, cmd, result))
+        except HubError as e:
+            r = ("rsp", envelope.rsp_err(cid, cmd, e.code, e.message))
+        self.dedupe.put(cid, r, len(r[1]))
+        if self.state == "connected":  # else the head-end's retry gets it from the dedupe cache
+            try:
+                self._pub(*r)
+            except OSError:
+                pass  # the session is going down: the same as above
 
     # -- connection ------------------------------------------------------
 

@@ -12,6 +12,7 @@ import time
 import asyncio
 
 from hub.codecs import dumps, frame
+from hub.control.registry import Later
 from hub.errors import HubError
 
 _EVENT_QUEUE = 16  # events waiting for the writer; the oldest go first when full
@@ -86,8 +87,19 @@ class SerialLink:
         except HubError as e:
             await self._error(seq, name, e.code, e.message)
             return
+        if isinstance(result, Later):  # answered when it is done; keep reading meanwhile
+            asyncio.create_task(self._later(seq, name, result))
+            return
         if out is not False:  # False: SILENT, a quiet command that succeeded
             await self._send(frame.RESPONSE, seq, name, dumps(result), out)
+
+    async def _later(self, seq, name, later):
+        try:
+            result, out = await self.reg.finish(later)
+        except HubError as e:
+            await self._error(seq, name, e.code, e.message)
+            return
+        await self._send(frame.RESPONSE, seq, name, dumps(result), out)
 
     async def rx_loop(self):
         """Read, decode and answer requests forever."""

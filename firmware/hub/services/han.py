@@ -94,6 +94,7 @@ class Han:
         self._sent = {}  # message tag -> delivery status (None while pending)
         self._sent_ev = asyncio.Event()
         self.receivers = {}  # (profile, cluster) -> fn(node, eui, aps, payload)
+        self.responses = None  # fn(node, eui, aps, payload) -> True when it took an answer to the hub's own request
         self.gate = None  # fn(node) -> EUI hex of a device allowed to talk, or None
         self.joins = None  # fn(kind, node, eui_hex, detail): the device log
         self.on_up = None  # fn(): after the network came up (re-install keys)
@@ -355,6 +356,8 @@ class Han:
             self.rx_dropped += 1
             return
         self.rx += 1
+        if self.responses and self.responses(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload):
+            return
         fn = self.receivers.get((profile, cluster))
         if fn:
             fn(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload)

@@ -1,0 +1,145 @@
+"""han.read: the real HAN service, device log, Reads service and command, over an EZSP
+stand-in that records what the hub sends and lets the test play the device's answer."""
+
+import asyncio
+import struct
+
+from hub.codecs import zcl
+from hub.control import han_device_commands
+from hub.control.registry import Later, Registry
+from hub.errors import HubError
+from hub.events import Bus
+from hub.services.clock import Clock
+from hub.services.device_log import DeviceLog
+from hub.services.han import Han
+from hub.services.han_reads import Reads
+from hub.services.logbuf import Log
+from hub.services.store import Store
+from util import fresh_fs, raises
+
+ESME = "000D6F000ABCDE01"
+NODE = 0x4A21
+_SEND_UNICAST = 0x0034
+_INCOMING = 0x0045
+
+
+class Ncp:
+    """The EZSP host's face as the HAN service uses it: commands recorded, all succeed."""
+
+    def __init__(self):
+        self.sent = []
+        self.on_callback = self.on_down = None
+
+    async def cmd(self, fid, params=b""):
+        if fid == _SEND_UNICAST:
+            self.sent.append(bytes(params))
+        return b"\x00\x01"
+
+    def frames(self):
+        """(node, cluster, dst endpoint, ZCL payload) of each unicast sent."""
+        out = []
+        for p in self.sent:
+            node, = struct.unpack_from("<H", p, 1)
+            cluster, = struct.unpack_from("<H", p, 5)
+            out.append((node, cluster, p[8], p[16:16 + p[15]]))
+        return out
+
+    def incoming(self, node, cluster, payload):
+        """An incomingMessageHandler callback: `payload` from `node` on `cluster`, SE profile."""
+        p = b"\x00" + struct.pack("<HHBBHHB", 0x0109, cluster, 1, 1, 0, 0, 9) + b"\xff\xc0" + \
+            struct.pack("<H", node) + b"\xff\xff" + bytes((len(payload),)) + payload
+        self.on_callback(_INCOMING, p)
+
+
+def _hub(joined=True):
+    store = Store(fresh_fs())
+    bus = Bus()
+    log = Log(echo=False)
+    clock = Clock(store, rtc=lambda: 1700000000, bus=bus)
+    ncp = Ncp()
+    han = Han(ncp, store, None, bus, log, "0011223344556677")
+    han.state = "up"
+    devlog = DeviceLog(han, store, clock, bus, log)
+    devlog.devices = [[ESME, 1, "00" * 18, 0, NODE if joined else -1, joined],
+                      ["000D6F000ABCDE02", 0, "00" * 18, 0, -1, False]]
+    reg = Registry(log)
+    han_device_commands.install(reg, Reads(han, devlog))
+    return reg, ncp
+
+
+def _run(reg, later, answer=None):
+    """Finish `later`; `answer(ncp)` plays the device once the request is out."""
+    async def main():
+        t = asyncio.create_task(reg.finish(later))
+        for _ in range(100):
+            await asyncio.sleep_ms(1)
+            if answer and answer():
+                break
+        return await t
+    return asyncio.run(main())
+
+
+def test_bad_input_is_refused_and_nothing_is_sent():
+    reg, ncp = _hub()
+    for args, code in (({"cluster": 0x0702, "attrs": [0]}, "bad_args"),
+                       ({"device": "xyz", "cluster": 0x0702, "attrs": [0]}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x10000, "attrs": [0]}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x0702, "attrs": []}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x0702, "attrs": list(range(17))}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x0702, "attrs": ["0"]}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x0702, "attrs": [0], "endpoint": 0}, "bad_args"),
+                       ({"device": ESME, "cluster": 0x0702, "attrs": [0], "x": 1}, "bad_args"),
+                       ({"device": "000D6F000ABCDE99", "cluster": 0x0702, "attrs": [0]}, "not_found"),
+                       ({"device": "000D6F000ABCDE02", "cluster": 0x0702, "attrs": [0]}, "not_joined")):
+        e = raises(HubError, reg.dispatch, "han.read", args)
+        assert e.code == code, (args, e.code)
+    assert ncp.sent == []
+
+
+def test_read_goes_to_the_device_and_its_answer_comes_back_decoded():
+    reg, ncp = _hub()
+    later, _ = reg.dispatch("han.read", {"device": ESME.lower(), "cluster": 0x0702, "attrs": [0x0000, 0x0400, 0x0999]})
+    assert isinstance(later, Later)
+
+    def answer():
+        if not ncp.sent:
+            return False
+        node, cluster, ep, req = ncp.frames()[0]
+        assert (node, cluster, ep) == (NODE, 0x0702, 1)
+        h = zcl.decode_header(req)
+        assert h.is_global and h.to_server and h.cmd == zcl.READ_ATTRIBUTES
+        assert zcl.decode_read_attributes(req, h.size) == [0x0000, 0x0400, 0x0999]
+        # Another node answering with the same TSN is not the device.
+        rsp = bytes((0x18, h.seq, 0x01))
+        ncp.incoming(NODE + 1, 0x0702, rsp + b"\x00\x00\x00\x25" + bytes(6))
+        rsp += b"\x00\x00\x00\x25" + (12345678901).to_bytes(6, "little")  # uint48
+        rsp += b"\x00\x04\x00\x2a" + b"\xfe\xff\xff"  # int24 -2
+        rsp += b"\x99\x09\x86"  # UNSUPPORTED_ATTRIBUTE
+        ncp.incoming(NODE, 0x0702, rsp)
+        return True
+
+    r, _ = _run(reg, later, answer)
+    assert r["device"] == ESME and r["node"] == NODE and r["source"] == "device"
+    assert r["attrs"] == [{"id": 0, "status": 0, "type": 0x25, "value": 12345678901},
+                          {"id": 0x0400, "status": 0, "type": 0x2A, "value": -2},
+                          {"id": 0x0999, "status": 0x86}]
+
+
+def test_a_refused_read_and_no_answer_are_structured_errors():
+    reg, ncp = _hub()
+    later, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0B05, "attrs": [1], "endpoint": 2})
+
+    def refuse():
+        if not ncp.sent:
+            return False
+        h = zcl.decode_header(ncp.frames()[0][3])
+        assert ncp.frames()[0][2] == 2
+        ncp.incoming(NODE, 0x0B05, bytes((0x18, h.seq, 0x0B, 0x00, 0xC3)))  # UNSUPPORTED_CLUSTER
+        return True
+
+    e = raises(HubError, _run, reg, later, refuse)
+    assert e.code == "zcl_status" and "0xC3" in e.message
+    later, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0702, "attrs": [0], "timeout_s": 1})
+    e = raises(HubError, _run, reg, later)
+    assert e.code == "timeout"
+    assert len(ncp.sent) == 2
