@@ -19,7 +19,9 @@ def start(app, streams):
     devlog = DeviceLog(han, app.store, app.clock, app.bus, log)
     han.zcl = ZclServers(han, app.clock, app.system.fw_version, log)
     han_commands.install(app.reg, han, devlog)
-    _devices(app, han, devlog)
+    from hub import han_devices  # issue 5: the services for the HAN's devices
+
+    han_devices.start(app, han, devlog)
     app.system.links["radio"] = han.brief
     app._task("radio.rx", link.rx_loop())
     app._task("radio.tick", link.tick_loop())
@@ -27,10 +29,3 @@ def start(app, streams):
     app._task("han.devlog", devlog.run())
     return han
 
-
-def _devices(app, han, devlog):
-    # The HAN device services of issue 5 (docs/RADIO.md, "HAN services").
-    from hub.control import han_device_commands
-    from hub.services.han_reads import Reads
-
-    han_device_commands.install(app.reg, Reads(han, devlog))

@@ -5,14 +5,13 @@ import asyncio
 import struct
 
 from hub.codecs import zcl
-from hub.control import han_device_commands
+from hub import han_devices
 from hub.control.registry import Later, Registry
 from hub.errors import HubError
 from hub.events import Bus
 from hub.services.clock import Clock
 from hub.services.device_log import DeviceLog
 from hub.services.han import Han
-from hub.services.han_reads import Reads
 from hub.services.logbuf import Log
 from hub.services.store import Store
 from util import fresh_fs, raises
@@ -51,23 +50,32 @@ class Ncp:
         self.on_callback(_INCOMING, p)
 
 
+class App:
+    """What hub.han_devices takes of hub.app.App."""
+
+    def __init__(self):
+        self.store = Store(fresh_fs())
+        self.bus = Bus()
+        self.clock = Clock(self.store, rtc=lambda: 1700000000, bus=self.bus)
+        self.reg = Registry(Log(echo=False))
+        self.events = []
+        self.bus.subscribe(lambda n, s, b: self.events.append((n, b)))
+
+
 def _hub(joined=True):
-    store = Store(fresh_fs())
-    bus = Bus()
-    log = Log(echo=False)
-    clock = Clock(store, rtc=lambda: 1700000000, bus=bus)
+    """(registry, NCP, app) of a hub with its HAN up and an ESME (and a GSME not joined) in the log."""
+    app = App()
     ncp = Ncp()
-    han = Han(ncp, store, None, bus, log, "0011223344556677")
+    han = Han(ncp, app.store, None, app.bus, Log(echo=False), "0011223344556677")
     han.state = "up"
-    devlog = DeviceLog(han, store, clock, bus, log)
+    devlog = DeviceLog(han, app.store, app.clock, app.bus, Log(echo=False))
     devlog.devices = [[ESME, 1, "00" * 18, 0, NODE if joined else -1, joined],
                       ["000D6F000ABCDE02", 0, "00" * 18, 0, -1, False]]
-    reg = Registry(log)
-    han_device_commands.install(reg, Reads(han, devlog))
-    return reg, ncp
+    han_devices.start(app, han, devlog)
+    return app.reg, ncp, app
 
 
-def _run(reg, later, answer=None):
+def run(reg, later, answer=None):
     """Finish `later`; `answer(ncp)` plays the device once the request is out."""
     async def main():
         t = asyncio.create_task(reg.finish(later))
@@ -80,7 +88,7 @@ def _run(reg, later, answer=None):
 
 
 def test_bad_input_is_refused_and_nothing_is_sent():
-    reg, ncp = _hub()
+    reg, ncp, _app = _hub()
     for args, code in (({"cluster": 0x0702, "attrs": [0]}, "bad_args"),
                        ({"device": "xyz", "cluster": 0x0702, "attrs": [0]}, "bad_args"),
                        ({"device": ESME, "cluster": 0x10000, "attrs": [0]}, "bad_args"),
@@ -97,7 +105,7 @@ def test_bad_input_is_refused_and_nothing_is_sent():
 
 
 def test_read_goes_to_the_device_and_its_answer_comes_back_decoded():
-    reg, ncp = _hub()
+    reg, ncp, _app = _hub()
     later, _ = reg.dispatch("han.read", {"device": ESME.lower(), "cluster": 0x0702, "attrs": [0x0000, 0x0400, 0x0999]})
     assert isinstance(later, Later)
 
@@ -118,7 +126,7 @@ def test_read_goes_to_the_device_and_its_answer_comes_back_decoded():
         ncp.incoming(NODE, 0x0702, rsp)
         return True
 
-    r, _ = _run(reg, later, answer)
+    r, _ = run(reg, later, answer)
     assert r["device"] == ESME and r["node"] == NODE and r["source"] == "device"
     assert r["attrs"] == [{"id": 0, "status": 0, "type": 0x25, "value": 12345678901},
                           {"id": 0x0400, "status": 0, "type": 0x2A, "value": -2},
@@ -126,7 +134,7 @@ def test_read_goes_to_the_device_and_its_answer_comes_back_decoded():
 
 
 def test_a_refused_read_and_no_answer_are_structured_errors():
-    reg, ncp = _hub()
+    reg, ncp, _app = _hub()
     later, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0B05, "attrs": [1], "endpoint": 2})
 
     def refuse():
@@ -137,9 +145,9 @@ def test_a_refused_read_and_no_answer_are_structured_errors():
         ncp.incoming(NODE, 0x0B05, bytes((0x18, h.seq, 0x0B, 0x00, 0xC3)))  # UNSUPPORTED_CLUSTER
         return True
 
-    e = raises(HubError, _run, reg, later, refuse)
+    e = raises(HubError, run, reg, later, refuse)
     assert e.code == "zcl_status" and "0xC3" in e.message
     later, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0702, "attrs": [0], "timeout_s": 1})
-    e = raises(HubError, _run, reg, later)
+    e = raises(HubError, run, reg, later)
     assert e.code == "timeout"
     assert len(ncp.sent) == 2

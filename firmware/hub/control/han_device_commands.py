@@ -2,15 +2,60 @@
 the hub, device images over the OTA Upgrade cluster, the Gas Proxy Function's queue.
 
 Loaded only on a board with a radio. Every argument is checked before a handler
-returns; what waits for the radio comes back as a registry.Later.
+returns; what waits for the radio comes back as a registry.Later. `svc` is
+hub.han_devices.HanDevices (the image and OTA services are loaded on first use).
 """
 
+from hub.control.image_commands import _handler
 from hub.control.registry import Later, only
+from hub.errors import bad_args
+from hub.services.device_log import EUI, NODE
 
 
-def install(reg, reads):
+def install(reg, svc):
+    reads = svc.reads
+
     def read(args, data):
         only(args, "device", "cluster", "attrs", "endpoint", "timeout_s")
         return Later(reads.read(*reads.check(args)))
 
-    reg.register("han.read", read)
+    def images_list(args, data):
+        only(args)
+        return svc.images().list()
+
+    def image_remove(args, data):
+        only(args, "manufacturer", "image_type")
+        return svc.images().remove(args.get("manufacturer"), args.get("image_type"))
+
+    def image_offer(args, data):
+        return _handler(svc.images().offer, ("size", "hash", "block_size"), False)(args, data)
+
+    def image_block(args, data):
+        return _handler(svc.images().block, ("offset", "ack"), True)(args, data)
+
+    def image_abort(args, data):
+        only(args)
+        return svc.images().abort()
+
+    def ota_status(args, data):
+        only(args, "device")
+        eui = args.get("device")
+        return svc.ota().status(None if eui is None else reads.device(eui)[EUI])
+
+    def ota_notify(args, data):
+        only(args, "device")
+        if "device" not in args:
+            raise bad_args("missing device")
+        e = reads.device(args["device"])
+        return Later(_notify(svc.ota(), e))
+
+    for name, fn in (("han.read", read), ("han.image.list", images_list), ("han.image.remove", image_remove),
+                     ("han.image.offer", image_offer), ("han.image.block", image_block),
+                     ("han.image.abort", image_abort), ("han.ota.status", ota_status),
+                     ("han.ota.notify", ota_notify)):
+        reg.register(name, fn)
+
+
+async def _notify(ota, entry):
+    await ota.notify(entry[NODE])
+    return {"notified": entry[EUI], "node": entry[NODE]}

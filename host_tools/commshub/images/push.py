@@ -72,7 +72,7 @@ class PushResult:
 
 def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int = WINDOW,
          ack_every: int = ACK_EVERY, block_size: int | None = None, timeout: float | None = None,
-         verify_timeout: float = 120.0, max_resyncs: int = 8) -> PushResult:
+         verify_timeout: float = 120.0, max_resyncs: int = 8, commands: str = "image") -> PushResult:
     """Transfer `image` (a whole GBCS file) to the hub; returns when the hub says `done`.
 
     `progress(offset, size)` is called with the hub's acknowledged offset.
@@ -91,7 +91,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     except gbcs.ImageFormatError:
         mi_hash = None  # the hub judges it (bad_format); tests push broken files on purpose
     t0 = time.monotonic()
-    offer = _offer(link, image, block_size, timeout, max_resyncs)
+    offer = _offer(link, image, block_size, timeout, max_resyncs, commands)
     res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
                      block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
     answer, failures = offer, 0
@@ -110,7 +110,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
             # Answered: every ack_every-th, the burst's last (so one answer is always awaited), the file's last.
             ack = i == len(burst) - 1 or (i + 1) % ack_every == 0 or off + n >= size
             args: dict[str, Any] = {"offset": off} if ack else {"offset": off, "ack": False}
-            in_flight[off] = (link.submit("image.block", args, image[off:off + n]), n, ack)
+            in_flight[off] = (link.submit(f"{commands}.block", args, image[off:off + n]), n, ack)
             res.blocks_sent += 1
             res.bytes_sent += min(n, size - off)
         off, (ticket, n, _) = next((o, v) for o, v in in_flight.items() if v[2])
@@ -136,7 +136,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
                                 f"{failures} tries in a row without progress; last: {e}") from e
             if isinstance(e, HubError) and e.code == "no_memory":
                 time.sleep(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
-            answer = _offer(link, image, block_size, timeout, max_resyncs)
+            answer = _offer(link, image, block_size, timeout, max_resyncs, commands)
         if progress:
             progress(min(int(answer.get("offset", 0)), size), size)
     _forget(in_flight)
@@ -190,14 +190,15 @@ def _forget(in_flight: OrderedDict[int, tuple[Ticket, int, bool]]) -> None:
     in_flight.clear()
 
 
-def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int) -> dict[str, Any]:
+def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int,
+           commands: str = "image") -> dict[str, Any]:
     """`image.offer`, retried on timeouts and `no_memory`; the answer says where to resume."""
     args: dict[str, Any] = {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
     if block_size:
         args["block_size"] = block_size
     for attempt in range(tries + 1):
         try:
-            return link.request("image.offer", args, timeout=timeout).result or {}
+            return link.request(f"{commands}.offer", args, timeout=timeout).result or {}
         except HubTimeout:
             if attempt == tries:
                 raise PushError("timeout", f"no answer to image.offer over {link.name} after {tries + 1} tries")

@@ -1,0 +1,53 @@
+"""Wiring of the services for the HAN's devices (issue 5; docs/RADIO.md, "HAN services"),
+called by hub.radio_app once the radio stack exists.
+
+Reads are loaded at once (small, used by every meter read). The device images
+and the OTA server are loaded on first use: the first frame on the OTA cluster or
+the first han.image / han.ota command, so a hub whose devices never upgrade never
+holds their code.
+"""
+
+from hub.services.han_reads import Reads
+from hub.services.logbuf import log
+
+SE_PROFILE = 0x0109
+OTA = 0x0019
+
+
+class HanDevices:
+    """The services of the HAN's devices, the rarely used ones made on demand."""
+
+    def __init__(self, app, han, devlog):
+        self.app = app
+        self.han = han
+        self.devlog = devlog
+        self.reads = Reads(han, devlog)
+        self._images = None
+        self._ota = None
+        han.receivers[(SE_PROFILE, OTA)] = self._ota_frame
+
+    def images(self):
+        if self._images is None:
+            from hub.services.han_images import DeviceImages
+
+            self._images = DeviceImages(self.app.store.dir, self.app.bus, log)  # in data/han_img
+        return self._images
+
+    def ota(self):
+        if self._ota is None:
+            from hub.services.ota_server import OtaServer
+
+            a = self.app
+            self._ota = OtaServer(self.han, self.images(), a.clock, a.bus, log, self.reads.next_tsn)
+        return self._ota
+
+    def _ota_frame(self, node, eui, aps, payload):
+        self.ota().frame(node, eui, aps, payload)
+
+
+def start(app, han, devlog):
+    from hub.control import han_device_commands
+
+    svc = HanDevices(app, han, devlog)
+    han_device_commands.install(app.reg, svc)
+    return svc

@@ -1,0 +1,173 @@
+"""OTA Upgrade cluster server (0x0019, Zigbee OTA / SE 1.4) for the HAN's devices.
+
+Query Next Image -> the image held for the device's manufacturer code and image
+type when its version is newer than the one running (else NO_IMAGE_AVAILABLE);
+Image Block Request -> Image Block Response read from the file at the offset
+asked (at most _MAX_DATA bytes: one APS frame), through one preallocated buffer
+and one open file; Upgrade End SUCCESS -> Upgrade End Response "upgrade now",
+alert 0x8F8A; any other status (the device refused the image: bad signature,
+not its own) -> Default Response, alert 0x8F89. Per-device progress is kept
+in RAM for `han.ota.status` (a reboot forgets it; the device resumes at its
+offset anyway).
+"""
+
+import struct
+
+import asyncio
+from micropython import const
+
+from hub.codecs import zcl
+from hub.events import alert
+
+SE_PROFILE = const(0x0109)
+OTA = const(0x0019)
+_IMAGE_NOTIFY = const(0x00)
+_QUERY = const(0x01)
+_QUERY_RSP = const(0x02)
+_BLOCK = const(0x03)
+_BLOCK_RSP = const(0x05)
+_END = const(0x06)
+_END_RSP = const(0x07)
+_NO_IMAGE = const(0x98)
+_ABORT = const(0x95)
+_MAX_DATA = const(64)  # 17 bytes of header and fields + 64 fit the 82-byte APS payload
+_FC = zcl.FC_CLUSTER | zcl.FC_TO_CLIENT | zcl.FC_NO_DEFAULT_RSP
+ZIGBEE_EPOCH = 946684800
+STATUS_NAMES = {0x00: "success", 0x95: "abort", 0x96: "invalid_image", 0x97: "wait_for_data",
+                0x98: "no_image_available", 0x99: "require_more_image"}
+# Progress entry: [image key, version, offset, size, state, status]
+KEY, VERSION, OFFSET, SIZE, STATE, STATUS = 0, 1, 2, 3, 4, 5
+
+
+class OtaServer:
+    def __init__(self, han, images, clock, bus, log, tsn):
+        self.han = han
+        self.tsn = tsn  # fn() -> the next ZCL sequence number of the hub's own requests
+        self.images = images
+        self.clock = clock
+        self.bus = bus
+        self.log = log
+        self.progress = {}  # eui -> progress entry
+        self.buf = bytearray(17 + _MAX_DATA)
+        self._file = None  # (path, open file) of the image last served
+        self.blocks = 0
+        han.receivers[(SE_PROFILE, OTA)] = self.frame
+
+    def status(self, eui=None):
+        """han.ota.status's result: every device's progress, or one device's."""
+        out = []
+        for e, p in self.progress.items():
+            if eui is None or e == eui:
+                d = {"eui64": e, "manufacturer": int(p[KEY][:4], 16), "image_type": int(p[KEY][4:], 16),
+                     "version": p[VERSION], "offset": p[OFFSET], "size": p[SIZE], "state": p[STATE]}
+                if p[STATUS] is not None:
+                    d["status"] = p[STATUS]
+                    d["status_name"] = STATUS_NAMES.get(p[STATUS], "0x%02X" % p[STATUS])
+                out.append(d)
+        return {"devices": out, "blocks_served": self.blocks}
+
+    async def notify(self, node):
+        """Image Notify (payload type 0, jitter 100: query now) to the device at `node`."""
+        await self.han.unicast(node, OTA, zcl.encode_header(_FC, self.tsn(), _IMAGE_NOTIFY) + b"\x00\x64")
+
+    def frame(self, node, eui, aps, payload):
+        """A frame from a device on the OTA cluster (the HAN service's receiver)."""
+        try:
+            h = zcl.decode_header(payload)
+            if h.is_global or not h.to_server:
+                return
+            if h.cmd == _QUERY:
+                out = self._query(eui, payload, h.size)
+            elif h.cmd == _BLOCK:
+                out = self._block(eui, payload, h.size)
+            elif h.cmd == _END:
+                out = self._end(eui, payload, h)
+            else:
+                if h.fc & zcl.FC_NO_DEFAULT_RSP:
+                    return
+                out = self._default(h, zcl.UNSUP_CLUSTER_COMMAND)
+            if out is not None:
+                out[1] = h.seq
+        except Exception as e:  # a malformed request: no answer, the device asks again
+            self.log.warn("ota: bad frame from %s (%r)" % (eui, e))
+            return
+        if out is not None:  # copied now: the block buffer serves the next request
+            asyncio.create_task(self._send(node, aps, bytes(out)))
+
+    async def _send(self, node, aps, out):
+        try:
+            await self.han.unicast(node, OTA, out, aps[0], aps[3], aps[2])
+        except Exception as e:  # the radio went away: the device asks again
+            self.log.warn("ota: answer to 0x%04X not sent (%r)" % (node, e))
+
+    def _default(self, h, status):
+        return bytearray(zcl.encode_header(zcl.FC_TO_CLIENT | zcl.FC_NO_DEFAULT_RSP, h.seq, zcl.DEFAULT_RSP) +
+                         zcl.encode_default_rsp(h.cmd, status))
+
+    def _query(self, eui, p, off):
+        _fc, mfr, itype, cur = struct.unpack_from("<BHHI", p, off)
+        img = self.images.find(mfr, itype)
+        if img is None or img[0] <= cur:
+            return bytearray(zcl.encode_header(_FC, 0, _QUERY_RSP) + bytes((_NO_IMAGE,)))
+        ver, size, _path = img
+        pr = self.progress.get(eui)
+        if pr is None or pr[VERSION] != ver or pr[STATE] != "downloading":
+            self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, size, "offered", None]
+        return bytearray(zcl.encode_header(_FC, 0, _QUERY_RSP) + struct.pack("<BHHII", 0, mfr, itype, ver, size))
+
+    def _block(self, eui, p, off):
+        _fc, mfr, itype, ver, start, want = struct.unpack_from("<BHHIIB", p, off)
+        img = self.images.find(mfr, itype)
+        if img is None or img[0] != ver or start > img[1]:
+            return bytearray(zcl.encode_header(_FC, 0, _BLOCK_RSP) + bytes((_ABORT,)))
+        n = min(want, _MAX_DATA, img[1] - start)
+        buf = self.buf
+        buf[0:3] = zcl.encode_header(_FC, 0, _BLOCK_RSP)
+        struct.pack_into("<BHHIIB", buf, 3, 0, mfr, itype, ver, start, n)
+        f = self._open(img[2])
+        f.seek(start)
+        got = f.readinto(memoryview(buf)[17:17 + n])
+        if got != n:
+            self._close()
+            return bytearray(zcl.encode_header(_FC, 0, _BLOCK_RSP) + bytes((_ABORT,)))
+        self.blocks += 1
+        pr = self.progress.get(eui)
+        if pr is None or pr[VERSION] != ver:
+            pr = self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, img[1], "downloading", None]
+        pr[STATE] = "downloading"
+        pr[OFFSET] = max(pr[OFFSET], start + n)
+        return memoryview(buf)[:17 + n]
+
+    def _open(self, path):
+        f = self._file
+        if f is None or f[0] != path:
+            self._close()
+            f = self._file = (path, open(path, "rb"))
+        return f[1]
+
+    def _close(self):
+        if self._file:
+            self._file[1].close()
+            self._file = None
+
+    def _end(self, eui, p, h):
+        status, mfr, itype, ver = struct.unpack_from("<BHHI", p, h.size)
+        pr = self.progress.get(eui)
+        if pr is None or pr[VERSION] != ver:
+            pr = self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, 0, None, None]
+        pr[STATUS] = status
+        d = {"eui64": eui, "manufacturer": mfr, "image_type": itype, "version": ver}
+        self._close()
+        if status == 0:
+            pr[STATE] = "success"
+            pr[OFFSET] = max(pr[OFFSET], pr[SIZE])
+            alert(self.bus, 0x8F8A, "han_ota_transfer_succeeded", d)
+            now = self.clock.utc() - ZIGBEE_EPOCH
+            return bytearray(zcl.encode_header(_FC, 0, _END_RSP) + struct.pack("<HHIII", mfr, itype, ver, now, 0))
+        pr[STATE] = "failed"
+        d["status"] = status
+        d["reason"] = STATUS_NAMES.get(status, "0x%02X" % status)
+        alert(self.bus, 0x8F89, "han_ota_transfer_failed", d)
+        if h.fc & zcl.FC_NO_DEFAULT_RSP:
+            return None
+        return self._default(h, zcl.SUCCESS)

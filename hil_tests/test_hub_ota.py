@@ -1,0 +1,95 @@
+"""The hub's OTA Upgrade cluster server: a device image built with the project's image tools is
+uploaded to the hub (han.image.*, the hub's own resumable transfer), offered to the ESME emulator
+on the virtual air, fetched block by block, verified by the meter and installed; an image the meter
+must refuse is reported by the hub."""
+
+import os
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from commshub.han.esme import Esme
+from commshub.images import gbcs
+from commshub.images.push import PushError, push
+
+from han_models import han_models  # noqa: F401  (fixture)
+from test_han_join import alert
+
+MFR, ESME_TYPE = 0x1234, 0x0101
+NEW = 0x01010000  # 1.1.0
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def esme_image(key=KEY, size=1500, version=NEW):
+    return gbcs.build_image(os.urandom(size), manufacturer=MFR, image_type=ESME_TYPE, file_version=version,
+                            header_string="ESME %x" % version, key=key)
+
+
+@pytest.fixture(autouse=True)
+def no_esme_image_left(hub):
+    """The shared hub offers no ESME image after a test."""
+    yield
+    try:
+        hub.request("han.image.remove", {"manufacturer": MFR, "image_type": ESME_TYPE})
+    except Exception:  # noqa: BLE001 - none held
+        pass
+
+
+def sw_build(hub, eui):
+    """The meter's running firmware version, read through the hub (Basic SWBuildID)."""
+    r = hub.request("han.read", {"device": eui, "cluster": 0x0000, "attrs": [0x4000]}).result
+    return r["attrs"][0]["value"]
+
+
+def ota_status(hub, eui):
+    return hub.request("han.ota.status", {"device": eui}).result["devices"][0]
+
+
+def test_esme_upgrades_through_the_hub_and_reports_its_new_version(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    img = esme_image()
+    res = push(hub.serial, img, commands="han.image")
+    assert res.result["state"] == "installed"
+    held = [i for i in hub.request("han.image.list").result["images"] if i["image_type"] == ESME_TYPE]
+    assert held == [{"manufacturer": MFR, "image_type": ESME_TYPE, "version": NEW, "size": len(img),
+                     "sha256": res.file_hash}]
+    assert sw_build(hub, esme.eui64) == "1.0.0"
+    t0 = time.monotonic()
+    assert hub.request("han.ota.notify", {"device": esme.eui64}).result["notified"] == esme.eui64
+    done = alert(hub.serial, 0x8F8A, eui64=esme.eui64, since=t0, timeout=120)
+    assert (done["name"], done["version"], done["image_type"]) == ("han_ota_transfer_succeeded", NEW, ESME_TYPE)
+    st = ota_status(hub, esme.eui64)
+    assert (st["state"], st["offset"], st["size"]) == ("success", len(img), len(img))
+    deadline = time.monotonic() + 20
+    while sw_build(hub, esme.eui64) != "1.1.0":
+        assert time.monotonic() < deadline, "the meter did not switch to the image it accepted"
+        time.sleep(0.2)
+    assert esme.dev.ota.accepted_hash == gbcs.parse_image(img).mi_hash
+    # Nothing newer now: a second notify leaves the meter where it is.
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    time.sleep(1)
+    assert sw_build(hub, esme.eui64) == "1.1.0"
+
+
+def test_badly_signed_image_is_refused_by_the_meter_and_reported(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    bad = esme_image(key=ec.generate_private_key(ec.SECP256R1()), version=NEW + 0x100)
+    push(hub.serial, bad, commands="han.image")
+    t0 = time.monotonic()
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    failed = alert(hub.serial, 0x8F89, eui64=esme.eui64, since=t0, timeout=120)
+    assert (failed["name"], failed["reason"], failed["version"]) == \
+        ("han_ota_transfer_failed", "invalid_image", NEW + 0x100)
+    assert ota_status(hub, esme.eui64)["state"] == "failed"
+    assert "bad signature" in esme.dev.ota.outcome
+    assert sw_build(hub, esme.eui64) == "1.0.0"
+
+
+def test_device_image_upload_refuses_what_is_not_an_ota_file(hub):
+    with pytest.raises(PushError) as e:
+        push(hub.serial, b"\x00" * 400, commands="han.image")
+    assert e.value.code == "bad_format"
+    assert all(i["size"] != 400 for i in hub.request("han.image.list").result["images"])
