@@ -4,7 +4,8 @@ called by hub.radio_app once the radio stack exists.
 Reads are loaded at once (small, used by every meter read). The device images
 and the OTA server are loaded on first use: the first frame on the OTA cluster or
 the first han.image / han.ota command, so a hub whose devices never upgrade never
-holds their code.
+holds their code. The Gas Proxy Function likewise: on the first frame on Metering
+or Tunneling, or the first han.gsme command or read of a GSME.
 """
 
 from hub.services.han_reads import Reads
@@ -12,6 +13,9 @@ from hub.services.logbuf import log
 
 SE_PROFILE = 0x0109
 OTA = 0x0019
+METERING = 0x0702
+TUNNELING = 0x0704
+_GSME = 0  # device log type
 
 
 class HanDevices:
@@ -24,7 +28,11 @@ class HanDevices:
         self.reads = Reads(han, devlog)
         self._images = None
         self._ota = None
+        self._gpf = None
         han.receivers[(SE_PROFILE, OTA)] = self._ota_frame
+        han.receivers[(SE_PROFILE, METERING)] = self._gpf_frame
+        han.receivers[(SE_PROFILE, TUNNELING)] = self._gpf_frame
+        self.reads.mirror = self
 
     def images(self):
         if self._images is None:
@@ -43,6 +51,22 @@ class HanDevices:
 
     def _ota_frame(self, node, eui, aps, payload):
         self.ota().frame(node, eui, aps, payload)
+
+    def gpf(self):
+        if self._gpf is None:
+            from hub.services.gpf import Gpf
+
+            a = self.app
+            self._gpf = Gpf(self.han, self.devlog, a.store, a.clock, a.bus, log)  # takes over the receivers
+        return self._gpf
+
+    def _gpf_frame(self, node, eui, aps, payload):
+        self.gpf()
+        self.han.receivers[(SE_PROFILE, aps[1])](node, eui, aps, payload)
+
+    def read(self, entry, cluster, attrs):
+        """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""
+        return self.gpf().read(entry, cluster, attrs) if entry[1] == _GSME else None
 
 
 def start(app, han, devlog):

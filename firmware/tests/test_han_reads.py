@@ -20,6 +20,9 @@ ESME = "000D6F000ABCDE01"
 NODE = 0x4A21
 _SEND_UNICAST = 0x0034
 _INCOMING = 0x0045
+_SENT = 0x003F
+GSME = "000D6F000ABCDE03"
+GSME_NODE = 0x5B00
 
 
 class Ncp:
@@ -27,11 +30,13 @@ class Ncp:
 
     def __init__(self):
         self.sent = []
+        self.delivery = 0  # the status messageSentHandler reports (0: the APS ack came)
         self.on_callback = self.on_down = None
 
     async def cmd(self, fid, params=b""):
         if fid == _SEND_UNICAST:
             self.sent.append(bytes(params))
+            self.on_callback(_SENT, bytes(14) + bytes((params[14], self.delivery)))
         return b"\x00\x01"
 
     def frames(self):
@@ -63,14 +68,16 @@ class App:
 
 
 def _hub(joined=True):
-    """(registry, NCP, app) of a hub with its HAN up and an ESME (and a GSME not joined) in the log."""
+    """(registry, NCP, app) of a hub with its HAN up and in its log a joined ESME, a GSME not joined
+    and a joined GSME."""
     app = App()
     ncp = Ncp()
     han = Han(ncp, app.store, None, app.bus, Log(echo=False), "0011223344556677")
     han.state = "up"
     devlog = DeviceLog(han, app.store, app.clock, app.bus, Log(echo=False))
     devlog.devices = [[ESME, 1, "00" * 18, 0, NODE if joined else -1, joined],
-                      ["000D6F000ABCDE02", 0, "00" * 18, 0, -1, False]]
+                      ["000D6F000ABCDE02", 0, "00" * 18, 0, -1, False],
+                      [GSME, 0, "00" * 18, 0, GSME_NODE, True]]
     han_devices.start(app, han, devlog)
     return app.reg, ncp, app
 

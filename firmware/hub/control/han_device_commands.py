@@ -49,7 +49,17 @@ def install(reg, svc):
         e = reads.device(args["device"])
         return Later(_notify(svc.ota(), e))
 
-    for name, fn in (("han.read", read), ("han.image.list", images_list), ("han.image.remove", image_remove),
+    def gsme_queue(args, data):
+        only(args, "device", "message")
+        return svc.gpf().queue(args.get("device"), args.get("message"))
+
+    def gsme_status(args, data):
+        only(args, "device")
+        if "device" not in args:
+            raise bad_args("missing device")
+        return svc.gpf().status(args["device"])
+
+    for name, fn in (("han.read", read), ("han.gsme.queue", gsme_queue), ("han.gsme.status", gsme_status), ("han.image.list", images_list), ("han.image.remove", image_remove),
                      ("han.image.offer", image_offer), ("han.image.block", image_block),
                      ("han.image.abort", image_abort), ("han.ota.status", ota_status),
                      ("han.ota.notify", ota_notify)):
