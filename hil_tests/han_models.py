@@ -49,9 +49,10 @@ class Model:
     def join(self, hub: Any, join_s: int = 300) -> int:
         """Add the device to the hub's log, join; its short address once the hub says it joined."""
         st = wait_han_up(hub)
-        if self.eui64 is None:
+        if self.eui64 is None:  # a real dongle: its own EUI-64 (start() connects again)
             self.run(self.dev.radio.connect())
             self.eui64 = str(self.dev.radio.eui64).replace(":", "").upper()
+            self.run(self.dev.radio.close())
         hub.request("han.log.add", {"eui64": self.eui64, "type": LOG_TYPE[self.dev.kind],
                                     "install_code": self.code.hex(), "join_s": join_s})
         wait_can_join(hub, self.eui64)
