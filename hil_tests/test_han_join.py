@@ -192,3 +192,26 @@ def test_device_log_commands_are_the_same_over_serial_and_mqtt(hub, link):
     assert eui in [e["eui64"] for e in hub.request("han.log", via=other).result["log"]]
     assert link.request("han.log.remove", {"eui64": eui}).result == {"removed": eui}
     assert eui not in [e["eui64"] for e in hub.request("han.log", via=other).result["log"]]
+
+
+def test_long_join_window_keeps_the_key_fresh_on_the_ncp(hub, hub_ncp, air, han_devices):
+    st = wait_han_up(hub)
+    dev = han_devices()
+    hub.request("han.log.add", dict(dev.log_entry, join_s=2 * 86400))
+    wait_can_join(hub, dev.eui64)
+    for _ in range(2):  # the first jump also closes other tests' windows; the second can only re-key
+        mark = air.call(lambda: len(hub_ncp.received))
+        utc = hub.request("time.get").result["utc"]
+        hub.request("time.set", {"utc": utc + 13 * 3600})  # past the 12 h re-key period (NCP: 18 h at most)
+        deadline = time.monotonic() + 10
+        while True:
+            cmds = air.call(lambda: hub_ncp.received[mark:])
+            if "clearTransientLinkKeys" in cmds and cmds[cmds.index("clearTransientLinkKeys") + 1:].count(
+                    "addTransientLinkKey" if st["ezsp"] < 13 else "importTransientKey"):
+                break
+            assert time.monotonic() < deadline, f"keys never re-installed: {cmds}"
+            time.sleep(0.1)
+        wait_can_join(hub, dev.eui64)
+        time.sleep(1.5)  # let the device log settle before the next jump
+    wait_can_join(hub, dev.eui64)
+    assert dev.join(st) > 0  # the window is still open for it

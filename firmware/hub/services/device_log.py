@@ -32,6 +32,7 @@ _T_ANNCE_MS = const(10000)  # a join the NCP let through must announce itself wi
 _PERMIT_MAX = const(254)  # permitJoining's longest finite duration
 _DENY_JOIN = const(2)
 _DEVICE_LEFT = const(2)
+_REKEY_S = const(43200)
 # A stored entry: [eui, type, install code + CRC (hex), window end (UTC), node or -1, joined]
 EUI, TYPE, CODE, UNTIL, NODE, JOINED = 0, 1, 2, 3, 4, 5
 
@@ -90,6 +91,7 @@ class DeviceLog:
         self.refused = 0
         self.rekey = False
         self.sends = 0
+        self.keyed_at = 0  # UTC of the last full key install
         self.wake = asyncio.Event()
         han.gate = self.gate
         han.joins = self._join
@@ -304,10 +306,14 @@ class DeviceLog:
         for e in self.devices:
             if e[UNTIL] > now:
                 want[e[EUI]] = e
+        if self.keyed and now - self.keyed_at > _REKEY_S:
+            self.rekey = True  # before the NCP's transient keys time out (18 h at most) in a long window
         if self.rekey or any(k not in want for k in self.keyed):
             await han.clear_keys()
             self.keyed = set()
             self.rekey = False
+        if not self.keyed:
+            self.keyed_at = now
         for eui, e in want.items():
             if eui not in self.keyed:
                 await han.install_key(eui, unhexlify(e[CODE]))
