@@ -53,7 +53,7 @@ hil: setup ## Run only hil_tests; HIL_ARGS="--target ... --board ... --broker mq
 	@$(PYTEST) hil_tests $(HIL_ARGS)
 
 # Real boards the emulator can be configured as (heap budget, baud, filesystem size).
-HIL_BOARDS ?= esp32-devkitc rpi-pico-w raspberry-pi
+HIL_BOARDS ?= esp32-devkitc esp32-wrover rpi-pico-w raspberry-pi
 hil-boards: setup ## Run hil_tests on the emulator configured as each real board (HIL_BOARDS=...); sums up at the end
 	@rc=0; sum=""; for b in $(HIL_BOARDS); do echo "== hil_tests --target emulator:$$b"; \
 	  if $(PYTEST) hil_tests --target emulator:$$b -q -rfE $(HIL_ARGS); then sum="$$sum\n  $$b: pass"; \
