@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 from . import boards, paths
 from .broker import EmbeddedBroker, free_port, wait_port
 from .hub import Hub
+from .protocol.errors import HubError
 from .targets import EmulatorTarget
 
 
@@ -93,12 +94,22 @@ def bench_board(board_name: str, broker_url: str, pings: int, boots: int, log) -
             res[f"{via}_rtt"] = rtt_stats(rtts)
             log(f"  {board_name}: {via} ping p50 {res[f'{via}_rtt']['p50']:.2f} ms p99 {res[f'{via}_rtt']['p99']:.2f} ms")
         workload(hub)
+        res["radio"] = radio_state(hub)
         info = hub.request("info").result
         res["heap"] = {k: info[k] for k in ("heap_used", "heap_peak", "heap_total", "heap_free")}
         log(f"  {board_name}: heap peak {info['heap_peak']} of budget {board.heap_bytes}")
     finally:
         hub.stop()
     return res
+
+
+def radio_state(hub: Hub) -> str:
+    """The HAN as the hub reports it after the workload: up (with how many joined), down, or absent."""
+    try:
+        st = hub.request("han.status").result
+    except HubError as e:
+        return "no radio" if e.code == "unknown_command" else e.code
+    return f"{st.get('state')}, EZSP v{st.get('ezsp')}" if st.get("state") == "up" else str(st.get("state"))
 
 
 def workload(hub: Hub, rounds: int = 20) -> None:
@@ -206,15 +217,15 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
         "",
         "## Foundation: boot, command round trips, heap (emulated boards, UART paced at the board's baud)",
         "",
-        "| board | broker | boot to ready, median (max) | serial ping p50 / p99 | MQTT ping p50 / p99 | peak heap / budget |",
-        "|---|---|---|---|---|---|",
+        "| board | broker | boot to ready, median (max) | serial ping p50 / p99 | MQTT ping p50 / p99 | HAN (radio) | peak heap / budget |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         b = r["boot_s"]
         L.append(
             f"| {r['board']} | {r['broker']} | {statistics.median(b) * 1000:.1f} ms ({max(b) * 1000:.1f} ms) "
             f"| {r['serial_rtt']['p50']:.2f} / {r['serial_rtt']['p99']:.2f} ms "
-            f"| {r['mqtt_rtt']['p50']:.2f} / {r['mqtt_rtt']['p99']:.2f} ms "
+            f"| {r['mqtt_rtt']['p50']:.2f} / {r['mqtt_rtt']['p99']:.2f} ms | {r.get('radio', '-')} "
             f"| {r['heap']['heap_peak'] / 1024:.1f} / {r['budget'] / 1024:.0f} KiB ({100 * r['heap']['heap_peak'] / r['budget']:.0f} %) |"
         )
     fits = [r for r in runs if "smallest_heap" in r]

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import bench
 
-    chosen = args.board or ["emulator", "esp32-devkitc", "rpi-pico-w"]
+    chosen = args.board or ["emulator", "esp32-devkitc", "esp32-wrover", "rpi-pico-w"]
     cmd = "commshub bench " + " ".join(f"--board {b}" for b in (args.board or [])) + (f" --pings {args.pings}" if args.pings != 500 else "")
     bench.run(args.out, chosen, args.pings, args.boots, cmd.strip())
     return 0
