@@ -159,18 +159,27 @@ def _sources(firmware: Path, mplib: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
+def source_name(name: str) -> str:
+    """The source name embedded in a module's .mpy: its last dotted component."""
+    parts = name[:-3].split("/")
+    return parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
+
+
 def _compile(src: Path, name: str, arch: str | None, out: Path) -> None:
     """Compile one module, content-addressed in the shared object cache."""
     data = src.read_bytes()
     key = hashlib.sha256(b"\0".join([mpy_cross_version().encode(), (arch or "").encode(),
-                                     name.encode(), data])).hexdigest()
+                                     name.encode(), source_name(name).encode(), data])).hexdigest()
     cached = paths.BUILD / "mpy" / key[:2] / f"{key}.mpy"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
-        # -s embeds the in-image name (hub/app.py), not the host path, so
-        # tracebacks read the same everywhere and the bytes are host-independent.
+        # -s embeds the module's own short name (hub/services/transfer.py ->
+        # "transfer", a package's __init__.py -> its package), not the host path:
+        # tracebacks read the same everywhere, the bytes are host-independent, and
+        # the name is already a qstr on the board (the attribute of its package),
+        # where a path would cost each module one more qstr of heap for good.
         tmp = f"{cached}.{os.getpid()}.{threading.get_ident()}.tmp"
-        cmd = [mpy_cross_binary(), "-o", tmp, "-s", name]
+        cmd = [mpy_cross_binary(), "-o", tmp, "-s", source_name(name)]
         if arch:
             cmd.append(f"-march={arch}")
         cmd.append(str(src))
