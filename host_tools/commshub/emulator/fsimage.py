@@ -36,7 +36,7 @@ HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
 TRUSTED_KEY_RE = re.compile(r"^[0-9a-f]{128}$")
 # Bumped when the layout of the compiled tree changes, to invalidate caches.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: .mpy files name their source by the module's short name
 # Compiled trees kept under BUILD/app (each is the size of the compiled firmware).
 APP_CACHE_KEEP = 32
 
