@@ -1,14 +1,15 @@
 """Wiring of the services for the HAN's devices (issue 5; docs/RADIO.md, "HAN services"),
 called by hub.radio_app once the radio stack exists.
 
-Reads are loaded at once (small, used by every meter read). The device images
-and the OTA server are loaded on first use: the first frame on the OTA cluster or
-the first han.image / han.ota command, so a hub whose devices never upgrade never
-holds their code. The Gas Proxy Function likewise: on the first frame on Metering
-or Tunneling, or the first han.gsme command or read of a GSME.
+Every service is made on first use, and the commands' module is loaded with the
+first of its commands (each name is registered with a small trampoline): reads on
+the first han.read; the device images and the OTA server on the first frame on
+the OTA cluster or han.image / han.ota command, so a hub whose devices never
+upgrade never holds their code; the Gas Proxy Function on the first frame on
+Metering or Tunneling, han.gsme command or read of a GSME.
 """
 
-from hub.services.han_reads import Reads
+from hub import forget
 from hub.services.logbuf import log
 
 SE_PROFILE = 0x0109
@@ -25,14 +26,21 @@ class HanDevices:
         self.app = app
         self.han = han
         self.devlog = devlog
-        self.reads = Reads(han, devlog)
+        self._reads = None
         self._images = None
         self._ota = None
         self._gpf = None
         han.receivers[(SE_PROFILE, OTA)] = self._ota_frame
         han.receivers[(SE_PROFILE, METERING)] = self._gpf_frame
         han.receivers[(SE_PROFILE, TUNNELING)] = self._gpf_frame
-        self.reads.mirror = self
+
+    def reads(self):
+        if self._reads is None:
+            from hub.services.han_reads import Reads
+
+            self._reads = Reads(self.han, self.devlog)  # hooks the HAN's answers to the hub's requests
+            self._reads.mirror = self
+        return self._reads
 
     def images(self):
         if self._images is None:
@@ -46,7 +54,7 @@ class HanDevices:
             from hub.services.ota_server import OtaServer
 
             a = self.app
-            self._ota = OtaServer(self.han, self.images(), a.clock, a.bus, log, self.reads.next_tsn)
+            self._ota = OtaServer(self.han, self.images(), a.clock, a.bus, log, self.reads().next_tsn)
         return self._ota
 
     def _ota_frame(self, node, eui, aps, payload):
@@ -68,10 +76,20 @@ class HanDevices:
         """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""
         return self.gpf().read(entry, cluster, attrs) if entry[1] == _GSME else None
 
+    def command(self, name):
+        """The registry's handler for command `name` (its code loaded when it first runs)."""
+        def h(args, data):
+            from hub.control.han_device_commands import COMMANDS
+
+            return COMMANDS[name](self, args, data)
+        return h
+
 
 def start(app, han, devlog):
-    from hub.control import han_device_commands
+    from hub.control.han_device_commands import COMMANDS
 
     svc = HanDevices(app, han, devlog)
-    han_device_commands.install(app.reg, svc)
+    for name in COMMANDS:
+        app.reg.register(name, svc.command(name))
+    forget("hub.control.han_device_commands")  # back with the first command
     return svc

@@ -1,9 +1,11 @@
 """Commands on the HAN's devices (PROTOCOL.md, "HAN device commands"): reads through
 the hub, device images over the OTA Upgrade cluster, the Gas Proxy Function's queue.
 
-Loaded only on a board with a radio. Every argument is checked before a handler
-returns; what waits for the radio comes back as a registry.Later. `svc` is
-hub.han_devices.HanDevices (the image and OTA services are loaded on first use).
+Loaded only on a board with a radio, and only when one of these commands comes
+(hub.han_devices registers a small trampoline per name). Every argument is
+checked before a handler returns; what waits for the radio comes back as a
+registry.Later. `svc` is hub.han_devices.HanDevices (its services are made on
+first use).
 """
 
 from hub.control.image_commands import _handler
@@ -12,60 +14,69 @@ from hub.errors import bad_args
 from hub.services.device_log import EUI, NODE
 
 
-def install(reg, svc):
-    reads = svc.reads
+def _device(args):
+    if "device" not in args:
+        raise bad_args("missing device")
+    return args["device"]
 
-    def read(args, data):
-        only(args, "device", "cluster", "attrs", "endpoint", "timeout_s")
-        return Later(reads.read(*reads.check(args)))
 
-    def images_list(args, data):
-        only(args)
-        return svc.images().list()
+def read(svc, args, data):
+    only(args, "device", "cluster", "attrs", "endpoint", "timeout_s")
+    reads = svc.reads()
+    return Later(reads.read(*reads.check(args)))
 
-    def image_remove(args, data):
-        only(args, "manufacturer", "image_type")
-        return svc.images().remove(args.get("manufacturer"), args.get("image_type"))
 
-    def image_offer(args, data):
-        return _handler(svc.images().offer, ("size", "hash", "block_size"), False)(args, data)
+def images_list(svc, args, data):
+    only(args)
+    return svc.images().list()
 
-    def image_block(args, data):
-        return _handler(svc.images().block, ("offset", "ack"), True)(args, data)
 
-    def image_abort(args, data):
-        only(args)
-        return svc.images().abort()
+def image_remove(svc, args, data):
+    only(args, "manufacturer", "image_type")
+    return svc.images().remove(args.get("manufacturer"), args.get("image_type"))
 
-    def ota_status(args, data):
-        only(args, "device")
-        eui = args.get("device")
-        return svc.ota().status(None if eui is None else reads.device(eui)[EUI])
 
-    def ota_notify(args, data):
-        only(args, "device")
-        if "device" not in args:
-            raise bad_args("missing device")
-        e = reads.device(args["device"])
-        return Later(_notify(svc.ota(), e))
+def image_offer(svc, args, data):
+    return _handler(svc.images().offer, ("size", "hash", "block_size"), False)(args, data)
 
-    def gsme_queue(args, data):
-        only(args, "device", "message")
-        return svc.gpf().queue(args.get("device"), args.get("message"))
 
-    def gsme_status(args, data):
-        only(args, "device")
-        if "device" not in args:
-            raise bad_args("missing device")
-        return svc.gpf().status(args["device"])
+def image_block(svc, args, data):
+    return _handler(svc.images().block, ("offset", "ack"), True)(args, data)
 
-    for name, fn in (("han.read", read), ("han.gsme.queue", gsme_queue), ("han.gsme.status", gsme_status), ("han.image.list", images_list), ("han.image.remove", image_remove),
-                     ("han.image.offer", image_offer), ("han.image.block", image_block),
-                     ("han.image.abort", image_abort), ("han.ota.status", ota_status),
-                     ("han.ota.notify", ota_notify)):
-        reg.register(name, fn)
+
+def image_abort(svc, args, data):
+    only(args)
+    return svc.images().abort()
+
+
+def ota_status(svc, args, data):
+    only(args, "device")
+    eui = args.get("device")
+    return svc.ota().status(None if eui is None else svc.reads().device(eui)[EUI])
+
+
+def ota_notify(svc, args, data):
+    only(args, "device")
+    e = svc.reads().device(_device(args))
+    return Later(_notify(svc.ota(), e))
 
 
 async def _notify(ota, entry):
     await ota.notify(entry[NODE])
     return {"notified": entry[EUI], "node": entry[NODE]}
+
+
+def gsme_queue(svc, args, data):
+    only(args, "device", "message")
+    return svc.gpf().queue(args.get("device"), args.get("message"))
+
+
+def gsme_status(svc, args, data):
+    only(args, "device")
+    return svc.gpf().status(_device(args))
+
+
+COMMANDS = {"han.read": read, "han.image.list": images_list, "han.image.remove": image_remove,
+            "han.image.offer": image_offer, "han.image.block": image_block, "han.image.abort": image_abort,
+            "han.ota.status": ota_status, "han.ota.notify": ota_notify, "han.gsme.queue": gsme_queue,
+            "han.gsme.status": gsme_status}
