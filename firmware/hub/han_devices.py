@@ -69,8 +69,11 @@ class HanDevices:
         return self._gpf
 
     def _gpf_frame(self, node, eui, aps, payload):
+        e = self.devlog._find(eui)
+        if e is None or e[1] != _GSME:
+            return False  # not the GPF's: the HAN service shows it as han.rx
         self.gpf()
-        self.han.receivers[(SE_PROFILE, aps[1])](node, eui, aps, payload)
+        return self.han.receivers[(SE_PROFILE, aps[1])](node, eui, aps, payload)
 
     def read(self, entry, cluster, attrs):
         """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""

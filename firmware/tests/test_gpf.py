@@ -94,3 +94,15 @@ class Ncp2:
 
     def __init__(self):
         self.receivers = {}
+
+
+def test_frames_from_other_devices_are_left_to_the_han_service():
+    reg, ncp, app = _hub()
+    from test_han_reads import NODE
+    report = b"\x18\x05\x0a" + b"\x00\x00\x25" + bytes(6)
+    ncp.incoming(NODE, METERING, report)  # the ESME's report: not the GPF's
+    ncp.incoming(NODE, TUNNELING, b"\x01\x10\x00" + struct.pack("<BHBH", 6, 0x1234, 0, 1500))
+    rx = [b for n, b in app.events if n == "han.rx"]
+    assert [(r["eui64"], r["cluster"]) for r in rx] == [(ESME, METERING), (ESME, TUNNELING)]
+    assert ncp.sent == []
+    assert raises(HubError, reg.dispatch, "han.gsme.status", {}).code == "bad_args"

@@ -60,10 +60,12 @@ class Gpf:
     # -- mirror ------------------------------------------------------------------------
 
     def _report(self, node, eui, aps, payload):
+        if not self._gsme(eui):
+            return False  # not mirrored: the HAN service shows it as han.rx
         try:
             h = zcl.decode_header(payload)
-            if not h.is_global or h.cmd != zcl.REPORT_ATTRIBUTES or not self._gsme(eui):
-                return
+            if not h.is_global or h.cmd != zcl.REPORT_ATTRIBUTES:
+                return False
             recs = zcl.decode_attribute_records(payload, h.size, False)
         except HubError:
             return  # malformed report: nothing mirrored
@@ -124,13 +126,15 @@ class Gpf:
     # -- tunnel ------------------------------------------------------------------------
 
     def _tunnel(self, node, eui, aps, payload):
+        if not self._gsme(eui):
+            return False  # the GPF tunnels for GSMEs only: the HAN service shows it as han.rx
         try:
             h = zcl.decode_header(payload)
             if h.is_global or not h.to_server:
                 return
             if h.cmd == 0x00:  # RequestTunnel: protocol, manufacturer, flow control, max size
                 proto = payload[h.size]
-                ok = proto == _GB_HGRP and self._gsme(eui)
+                ok = proto == _GB_HGRP
                 out = zcl.encode_header(_FC, h.seq, 0x00) + struct.pack(
                     "<HBH", 1 if ok else 0xFFFF, 0 if ok else 0x03, _MAX_TRANSFER)  # 3: protocol not supported
             elif h.cmd == 0x02 and len(payload) > h.size + 2:  # TransferData: tunnel id, data

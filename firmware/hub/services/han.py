@@ -93,7 +93,7 @@ class Han:
         self._tag = 0
         self._sent = {}  # message tag -> delivery status (None while pending)
         self._sent_ev = asyncio.Event()
-        self.receivers = {}  # (profile, cluster) -> fn(node, eui, aps, payload)
+        self.receivers = {}  # (profile, cluster) -> fn(node, eui, aps, payload); False: not taken
         self.responses = None  # fn(node, eui, aps, payload) -> True when it took an answer to the hub's own request
         self.gate = None  # fn(node) -> EUI hex of a device allowed to talk, or None
         self.joins = None  # fn(kind, node, eui_hex, detail): the device log
@@ -359,8 +359,8 @@ class Han:
         if self.responses and self.responses(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload):
             return
         fn = self.receivers.get((profile, cluster))
-        if fn:
-            fn(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload)
-        elif profile:  # no server here: show it to whoever drives the hub (not ZDO chatter)
+        if fn and fn(node, eui, (profile, cluster, src_ep, dst_ep, p[11]), payload) is not False:
+            return  # a receiver returns False for a frame it leaves alone (the GPF: not a GSME's)
+        if profile:  # no server here: show it to whoever drives the hub (not ZDO chatter)
             self.bus.emit("han.rx", {"eui64": eui, "node": node, "profile": profile, "cluster": cluster,
                                      "src_ep": src_ep, "dst_ep": dst_ep, "payload": hexlify(payload).decode()})
