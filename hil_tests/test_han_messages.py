@@ -12,11 +12,12 @@ from test_radio_ncp import joined_device
 
 def test_message_from_a_device_shows_as_han_rx_event(hub, han_devices):
     dev = joined_device(hub, han_devices)
-    report = bytes.fromhex("1807 0a 0000 25") + os.urandom(6)  # a Metering report: CurrentSummationDelivered
+    # An Electrical Measurement report (RMSVoltage): a cluster no server on the hub takes.
+    report = bytes.fromhex("1807 0a 0505 21") + os.urandom(2)
     t0 = time.monotonic()
-    assert dev.send(report, cluster=0x0702) == 0
+    assert dev.send(report, cluster=0x0B04) == 0
     ev = hub.serial.wait_event("han.rx", 10, since=t0, where=lambda e: e.body["eui64"] == dev.eui64).body
-    assert (ev["cluster"], ev["profile"], bytes.fromhex(ev["payload"])) == (0x0702, 0x0109, report)
+    assert (ev["cluster"], ev["profile"], bytes.fromhex(ev["payload"])) == (0x0B04, 0x0109, report)
 
 
 @pytest.mark.links

@@ -215,6 +215,10 @@ class DeviceLog:
         for e in self.devices:
             if e[NODE] == node and e[JOINED]:
                 return e[EUI]
+        for eui, (n, _t) in self.pending.items():
+            if n == node:  # it talks, so it has the network key: its announce was lost on the air
+                self._join("annce", node, eui, None)
+                return eui
         return None
 
     def _refuse(self, eui, node, reason):
