@@ -10,30 +10,32 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from commshub.han.esme import Esme
+from commshub.han.gsme import Gsme
 from commshub.images import gbcs
 from commshub.images.push import PushError, push
 
 from han_models import han_models  # noqa: F401  (fixture)
 from test_han_join import alert
 
-MFR, ESME_TYPE = 0x1234, 0x0101
+MFR, ESME_TYPE, GSME_TYPE = 0x1234, 0x0101, 0x0201
 NEW = 0x01010000  # 1.1.0
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def esme_image(key=KEY, size=1500, version=NEW):
-    return gbcs.build_image(os.urandom(size), manufacturer=MFR, image_type=ESME_TYPE, file_version=version,
-                            header_string="ESME %x" % version, key=key)
+def esme_image(key=KEY, size=1500, version=NEW, image_type=ESME_TYPE):
+    return gbcs.build_image(os.urandom(size), manufacturer=MFR, image_type=image_type, file_version=version,
+                            header_string="meter %x" % version, key=key)
 
 
 @pytest.fixture(autouse=True)
 def no_esme_image_left(hub):
     """The shared hub offers no ESME image after a test."""
     yield
-    try:
-        hub.request("han.image.remove", {"manufacturer": MFR, "image_type": ESME_TYPE})
-    except Exception:  # noqa: BLE001 - none held
-        pass
+    for t in (ESME_TYPE, GSME_TYPE):
+        try:
+            hub.request("han.image.remove", {"manufacturer": MFR, "image_type": t})
+        except Exception:  # noqa: BLE001 - none held
+            pass
 
 
 def sw_build(hub, eui):
@@ -86,6 +88,34 @@ def test_badly_signed_image_is_refused_by_the_meter_and_reported(hub, han_models
     assert ota_status(hub, esme.eui64)["state"] == "failed"
     assert "bad signature" in esme.dev.ota.outcome
     assert sw_build(hub, esme.eui64) == "1.0.0"
+
+
+def test_sleepy_gsme_upgrades_through_the_hub_only_while_awake(hub, han_models):  # noqa: F811
+    # A wake every 3000 s of meter time (5 s real), awake up to 1500 s (2.5 s real) and at most 8 blocks
+    # of 48 bytes per wake: the download spans several wakes.
+    gsme = han_models(Gsme, time_scale=600.0, wake_interval_s=3000.0, awake_s=1500.0, ota_query_every=1,
+                      ota_blocks_per_wake=8, trusted_key=KEY.public_key())
+    gsme.join(hub)
+    img = esme_image(size=900, image_type=GSME_TYPE)
+    push(hub.serial, img, commands="han.image")
+    t0 = time.monotonic()
+    paused = []  # progress seen while the GSME slept: the transfer waits for its next wake
+    deadline = time.monotonic() + 120
+    while True:
+        devs = hub.request("han.ota.status", {"device": gsme.eui64}).result["devices"]
+        if devs and devs[0]["state"] == "success":
+            break
+        if devs and 0 < devs[0]["offset"] < len(img) and not gsme.dev.awake:
+            paused.append(devs[0]["offset"])
+        assert time.monotonic() < deadline, f"GSME OTA did not finish: {devs}"
+        time.sleep(0.2)
+    done = alert(hub.serial, 0x8F8A, eui64=gsme.eui64, since=t0, timeout=5)
+    assert (done["version"], done["image_type"]) == (NEW, GSME_TYPE)
+    assert len(set(paused)) >= 2  # it stopped at two offsets at least: the download spanned three wakes or more
+    wait_for = time.monotonic() + 10
+    while gsme.dev.identity.file_version != NEW:
+        assert time.monotonic() < wait_for, "the GSME did not switch to the image it accepted"
+        time.sleep(0.1)
 
 
 def test_device_image_upload_refuses_what_is_not_an_ota_file(hub):
