@@ -90,6 +90,36 @@ def test_badly_signed_image_is_refused_by_the_meter_and_reported(hub, han_models
     assert sw_build(hub, esme.eui64) == "1.0.0"
 
 
+def test_esme_upgrade_completes_through_10_percent_loss(hub, air, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    hub_id = hub.request("info").result["hub_id"]
+    air.call(air.air.set_link, hub_id, esme.eui64, loss=0.10)  # per frame, before the MAC's retries
+    try:
+        img = esme_image(size=3000)
+        push(hub.serial, img, commands="han.image")
+        t0 = time.monotonic()
+        hub.request("han.ota.notify", {"device": esme.eui64})
+        deadline = time.monotonic() + 240
+        while True:
+            st = hub.request("han.ota.status", {"device": esme.eui64}).result["devices"]
+            if st and st[0]["state"] == "success":
+                break
+            assert time.monotonic() < deadline, f"OTA through loss did not finish: {st}"
+            if esme.dev.ota.offered is None and st and st[0]["state"] != "offered":
+                # A request went unanswered and the client gave up: it starts again, at the offset it holds.
+                hub.request("han.ota.notify", {"device": esme.eui64}, timeout=15)
+            time.sleep(1)
+        assert alert(hub.serial, 0x8F8A, eui64=esme.eui64, since=t0, timeout=5)["version"] == NEW
+        deadline = time.monotonic() + 30
+        while esme.dev.identity.file_version != NEW:
+            assert time.monotonic() < deadline, "the meter did not switch"
+            time.sleep(0.2)
+        assert esme.dev.ota.accepted_hash == gbcs.parse_image(img).mi_hash
+    finally:
+        air.call(air.air.set_link, hub_id, esme.eui64, loss=0.0)
+
+
 def test_sleepy_gsme_upgrades_through_the_hub_only_while_awake(hub, han_models):  # noqa: F811
     # A wake every 3000 s of meter time (5 s real), awake up to 1500 s (2.5 s real) and at most 8 blocks
     # of 48 bytes per wake: the download spans several wakes.
