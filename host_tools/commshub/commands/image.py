@@ -109,6 +109,9 @@ def _register_online(acts: argparse._SubParsersAction) -> None:
     pu.add_argument("--verify-timeout", type=float, default=120.0,
                     help="seconds to wait for the hub to verify the image after the last block (default 120)")
     pu.add_argument("--activate", action="store_true", help="activate it right after a successful transfer")
+    pu.add_argument("--han", action="store_true",
+                    help="a device image the hub holds for its HAN devices (han.image.*; docs/RADIO.md), "
+                    "offered to them over the OTA Upgrade cluster")
     common.add_link_options(pu)
     pu.set_defaults(func=run_push)
 
@@ -224,13 +227,16 @@ def run_push(args: argparse.Namespace) -> int:
     def action(link: Any) -> int:
         with push_progress(len(data)) as update:
             res = push.push(link, data, update, window=args.window, ack_every=args.ack_every,
-                            block_size=args.block_size,
-                            verify_timeout=args.verify_timeout)
+                            block_size=args.block_size, verify_timeout=args.verify_timeout,
+                            commands="han.image" if args.han else "image")
         resumed = f", resumed at {res.resumed_from}" if res.resumed_from else ""
         console().print(f"[bold green]transferred[/] {res.size} bytes over {link.name} in {res.elapsed_s:.2f} s "
                         f"({res.rate_bps / 1024:.1f} KiB/s sent, {res.blocks_sent} blocks of {res.block_size}"
                         f"{resumed}, {res.resyncs} resyncs)")
         console().print(f"MI hash {res.mi_hash}")
+        if args.han:
+            console().print(f"held for devices: {res.result.get('image')}")
+            return 0
         if args.activate and res.mi_hash:
             return _show_activation(push.activate(link, res.mi_hash))
         return 0
