@@ -43,3 +43,28 @@ def test_hub_forms_and_admits_a_device_at_ezsp_version(version):
         factory.close()
         hub.stop()
         remove_instance(name)
+
+
+def test_hub_on_a_real_ncp_serial_port_through_emulate_radio():
+    """`commshub emulate --radio DEV`: the hub's radio UART relayed to an NCP on a serial device (here a
+    virtual NCP behind a pty, standing in for a dongle on /dev/ttyUSB0)."""
+    from commshub import boards
+    from commshub.radio.thread import AirThread
+
+    name = f"radio-port-{os.getpid()}"
+    with AirThread() as air:
+        dongle = air.add_ncp("00124B0001ABCDEF", protocol_version=13)
+        path = air.open_pty(dongle)
+        target = _Target.__new__(_Target)
+        target.board = boards.load("emulator")
+        target.emu = EmulatedBoard("emulator", name=name, fresh=True, radio=path)
+        hub = Hub(target, None)
+        hub.start()
+        try:
+            st = wait_han_up(hub)
+            assert st["ncp_eui64"] == "00124B0001ABCDEF" and st["ezsp"] == 13
+            assert st["ext_pan_id"] == hub.request("info").result["hub_id"]  # the hub's EUI-64, not the dongle's
+            assert target.emu.radio._bridge.to_ncp > 0 and target.emu.radio._bridge.from_ncp > 0
+        finally:
+            hub.stop()
+            remove_instance(name)
