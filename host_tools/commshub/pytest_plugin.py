@@ -14,9 +14,13 @@ virtual NCPs on the air, or real dongles given with `--device-port`).
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from . import paths
 from .broker import EmbeddedBroker
 from .hub import Hub
 from .mpytest import pytest_collect_file, pytest_pycollect_makemodule  # noqa: F401  (firmware tests run on MicroPython)
@@ -33,6 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="emulator only: the hub's radio is this real NCP (e.g. /dev/ttyUSB0) instead of a virtual one")
     g.addoption("--device-port", action="append", default=[],
                 help="a real NCP to act as a HAN device in radio tests (repeat for more devices)")
+    g.addoption("--capture-dir", default=str(paths.REPO / ".cache" / "captures"),
+                help="emulator: write a capture of the virtual air per test here, TEST.jsonl and a readable "
+                     "TEST.txt (default .cache/captures; 'none' for no captures)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -118,9 +125,31 @@ def hub(_hub_session: Hub, request: pytest.FixtureRequest) -> Hub:
         h.wait_online()
         h.mqtt.clear_events()
     h.serial.clear_events()
-    yield h
+    cap = _capture(h, request)
+    try:
+        yield h
+    finally:
+        if cap is not None:
+            from .radio import capture
+
+            capture.detach(cap[0], cap[1])
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print("\n--- hub console (last lines) ---\n" + "\n".join(h.target.console_tail(40)))
+        if cap is not None:
+            print(f"--- the air during this test: {cap[2]}")
+
+
+def _capture(h: Hub, request: pytest.FixtureRequest) -> tuple[Any, Any, Path] | None:
+    """A capture of the emulated hub's air for this test (None: no virtual air, or --capture-dir none)."""
+    where = request.config.getoption("--capture-dir")
+    air = getattr(getattr(h.target, "emu", None), "air", None)
+    if air is None or where == "none":
+        return None
+    from .radio import capture
+
+    path = Path(where) / (re.sub(r"[^\w.-]+", "_", request.node.name) + ".jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return air, capture.attach(air, path, names={h.hub_id: "hub"}), path.with_suffix(".txt")
 
 
 @pytest.fixture
