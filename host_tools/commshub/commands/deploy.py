@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..flash import deploy, ports, spec as specs
-from ..flash.runner import StepFailed, fail, print_plan, run_plan
+from ..flash.runner import execute, fail
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,12 +41,4 @@ def run(args: argparse.Namespace) -> int:
                              (not args.dry_run and deploy.ask_hub(args.port, spec.console.baud) is not None))
     except (specs.BoardSpecError, ValueError) as e:
         return fail(str(e))
-    if args.dry_run:
-        print_plan(steps)
-        return 0
-    try:
-        run_plan(steps)
-    except StepFailed as e:
-        return fail(str(e))
-    print("deployed")
-    return 0
+    return execute(steps, args.dry_run, "deployed")

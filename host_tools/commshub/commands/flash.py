@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import paths
 from ..flash import firmware as fwcheck
 from ..flash import pi, plans, ports, spec as specs
-from ..flash.runner import StepFailed, fail, print_plan, run_plan
+from ..flash.runner import execute, fail
 
 # Where a downloaded firmware file is looked for when --micropython is not given.
 SEARCH = (Path.cwd(), Path.home() / "Downloads", paths.IMAGES / "firmware")
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(e))
         unit = plans.Unit(spec=spec, port=port, firmware=None, hub_id=hub_id,
                           mqtt_url=args.mqtt_url, trusted=args.trusted_key)
-        return _go(pi.steps(unit), args.dry_run)
+        return execute(pi.steps(unit), args.dry_run)
     if not args.port:
         return fail(f"which port? give --port (serial ports present: {', '.join(ports.present_ports()) or 'none'})")
     path = find_firmware(spec, args.micropython)
@@ -138,16 +138,4 @@ def run(args: argparse.Namespace) -> int:
                 ports.check_port(args.port)  # the Pico W's port appears only after the UF2 copy
         except ports.PortError as e:
             return fail(str(e))
-    return _go(plans.esp32(unit) if spec.kind == "esp32" else plans.rp2(unit), args.dry_run)
-
-
-def _go(steps: list, dry_run: bool) -> int:
-    if dry_run:
-        print_plan(steps)
-        return 0
-    try:
-        run_plan(steps)
-    except StepFailed as e:
-        return fail(str(e))
-    print("done")
-    return 0
+    return execute(plans.esp32(unit) if spec.kind == "esp32" else plans.rp2(unit), args.dry_run)

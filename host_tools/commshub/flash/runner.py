@@ -101,3 +101,16 @@ def fail(message: str) -> int:
     """Print an error the way every flashing command does; return exit code 1."""
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+def execute(steps: list[Step], dry_run: bool, done: str = "done") -> int:
+    """A command's plan: printed (dry run) or run, then `done`; the exit code."""
+    if dry_run:
+        print_plan(steps)
+        return 0
+    try:
+        run_plan(steps)
+    except StepFailed as e:
+        return fail(str(e))
+    print(done)
+    return 0
