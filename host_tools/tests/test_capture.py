@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 import threading
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 import zigpy.types as zt
 import zigpy.zcl.foundation as f
 
 from commshub.cli import main as cli_main
+from commshub.radio.air import Addr, AirEvent as Event, Aps
 from commshub.radio.capture import Capture, Timeline, capture_to, read_records, to_record
 from commshub.radio.decode import describe
 
@@ -21,33 +21,6 @@ G = f.GeneralCommand
 HUB = "00:0d:6f:00:00:c0:ff:ee"
 ESME = "00:11:22:33:44:55:66:77"
 SE, HA, ZDO = 0x0109, 0x0104, 0x0000
-
-
-class Addr(NamedTuple):
-    eui64: str
-    nwk: int | None
-
-
-class Aps(NamedTuple):
-    profile: int
-    cluster: int
-    src_ep: int
-    dst_ep: int
-    seq: int
-
-
-@dataclasses.dataclass
-class Event:
-    """The AirEvent shape of docs (radio-interfaces): what the air hands its listeners."""
-
-    t: float
-    kind: str
-    src: Addr | None = None
-    dst: Addr | None = None
-    aps: Aps | None = None
-    payload: bytes = b""
-    status: str = ""
-    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class ListenerHub:
