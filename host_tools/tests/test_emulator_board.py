@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import serial
 
-from commshub import boards
-from commshub.emulator.board import EmulatedBoard, hub_id_for
+from commshub import boards, paths
+from commshub.emulator.board import ROM, EmulatedBoard, hub_id_for
 
 # Stand-in for firmware/main.py: the ready line, an echo, and a few commands
 # to exercise flash persistence, reboots and crashes.
@@ -25,8 +26,8 @@ except OSError:
 with open("/boots", "w") as f:
     f.write(str(n + 1))
 gc.collect()
-print("boots %d cause %s heap %d board %s" % (n, _emu.reset_cause, gc.mem_free() + gc.mem_alloc(),
-                                          _emu.board))
+print("boots %d cause %s heap %d board %s radio %s" % (n, _emu.reset_cause, gc.mem_free() + gc.mem_alloc(),
+                                                   _emu.board, _emu.radio is not None))
 print("commshub ready %s boot_ms=%d" % (prov["hub_id"], time.ticks_diff(time.ticks_ms(), t0)))
 u = _emu.uart
 while True:
@@ -171,3 +172,31 @@ def test_keep_flash_boots_the_previous_state(tmp_path: Path, firmware: Path) -> 
     with EmulatedBoard("emulator", name="k", state_dir=state, firmware=firmware) as b:
         b.wait_ready(10)
         b.wait_console("boots 0 ", 1)
+
+
+def test_rom_without_its_radio_device_boots_without_the_radio(tmp_path: Path, firmware: Path) -> None:
+    """A Raspberry Pi whose NCP dongle is unplugged: the ROM script says so and boots the hub anyway."""
+    with EmulatedBoard("emulator", name="t6", state_dir=tmp_path / "emu", firmware=firmware) as b:
+        b.wait_ready(10)
+        flash, bs, bc = b.flash_path, b.board.block_size, b.board.block_count
+    master, slave = os.openpty()
+    missing = tmp_path / "ttyUSB-unplugged"
+    proc = subprocess.Popen([paths.micropython(), "-X", "heapsize=160K", str(ROM), str(flash), str(bs), str(bc),
+                             os.ttyname(slave), "raspberry-pi", "power_on", str(missing)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "commshub ready" in line:
+                break
+        text = "".join(lines)
+        assert f"rom: radio {missing} cannot be opened" in text, text
+        assert "board raspberry-pi radio False" in text, text
+        assert "commshub ready" in text, text
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        os.close(slave)

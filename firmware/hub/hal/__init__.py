@@ -1,7 +1,8 @@
 """Hardware abstraction: board description, control UART, storage root, clock, reset.
 
-load() picks the implementation: the emulated board (an `_emu` module injected
-by the emulator's ROM script), Linux (Raspberry Pi, Unix port), ESP32 or RP2.
+load() picks the implementation: a board booted by the ROM script (`_emu`
+injected: the emulated board, and the Raspberry Pi, whose flash is a file
+too), ESP32 or RP2.
 """
 
 import sys
@@ -18,12 +19,11 @@ def load(root="/"):
 
         return Hal(root, _emu)
     p = sys.platform
-    if p == "linux":
-        from hub.hal.linux import Hal
-    elif p == "esp32":
+    if p == "esp32":
         from hub.hal.esp32 import Hal
     elif p == "rp2":
         from hub.hal.rp2 import Hal
     else:
-        raise OSError("no HAL for platform %r" % p)
+        # The Unix port (a Pi, a PC) boots the hub through the ROM script.
+        raise OSError("no HAL for platform %r: start the hub with rom.py" % p)
     return Hal(root)

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", help="serial port of the board (Raspberry Pi: the control UART, default from the board)")
     p.add_argument("--micropython", metavar="FILE", help="the stock MicroPython file (default: its pinned name in "
                    "., ~/Downloads or images/firmware/)")
+    p.add_argument("--radio-port", metavar="TTY",
+                   help="Raspberry Pi: the Zigbee NCP dongle, best its /dev/serial/by-id/... name "
+                        "(default: the board's, /dev/ttyUSB0); other boards wire the NCP to fixed pins")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands and touch nothing")
     p.add_argument("--hub-id", help="hub EUI-64, 16 hex digits (default: from the chip's MAC / unique ID / machine-id)")
     p.add_argument("--mqtt-url", default="", help="broker the hub connects to, mqtt://host:port (default: none)")
@@ -108,8 +111,11 @@ def run(args: argparse.Namespace) -> int:
         except RuntimeError as e:
             return fail(str(e))
         unit = plans.Unit(spec=spec, port=port, firmware=None, hub_id=hub_id,
-                          mqtt_url=args.mqtt_url, trusted=args.trusted_key)
+                          mqtt_url=args.mqtt_url, trusted=args.trusted_key, radio_port=args.radio_port)
         return execute(pi.steps(unit), args.dry_run)
+    if args.radio_port:
+        return fail(f"--radio-port is for the Raspberry Pi: {spec.name} has its NCP on fixed pins "
+                    f"(see docs/boards/{spec.name}.md)")
     if not args.port:
         return fail(f"which port? give --port (serial ports present: {', '.join(ports.present_ports()) or 'none'})")
     path = find_firmware(spec, args.micropython)

@@ -93,7 +93,14 @@ def main():
     n = int(n)
     # Both host files must be opened before the host filesystem goes away.
     uart = _open_uart(uart_path)
-    radio = _open_uart(sys.argv[7]) if len(sys.argv) > 7 else None
+    radio = None
+    if len(sys.argv) > 7:
+        # On a Raspberry Pi this is the NCP dongle's tty: an unplugged dongle
+        # leaves the hub running without its HAN instead of crash-looping.
+        try:
+            radio = _open_uart(sys.argv[7])
+        except OSError as e:
+            print("rom: radio %s cannot be opened (%r); running without the radio" % (sys.argv[7], e))
     bdev = FlashBdev(open(flash, "r+b"), bs, n)
     try:
         fs = vfs.VfsLfs2(bdev)

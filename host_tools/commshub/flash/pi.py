@@ -34,13 +34,16 @@ def machine_hub_id() -> str:
     return mid[:16]
 
 
-def render_unit(spec: BoardSpec, port: str) -> str:
-    """The systemd unit for this Pi, from the template and the board description."""
+def render_unit(spec: BoardSpec, port: str, radio: str | None = None) -> str:
+    """The systemd unit for this Pi, from the template and the board description.
+
+    `radio` is the NCP dongle's tty (default: the board's `radio.uart`).
+    """
     inst = spec.host["install"]
     b = spec.board
     values = {"PREFIX": inst["prefix"], "STATE": inst["state"], "USER": inst["user"], "PORT": port,
               "BAUD": str(spec.console.baud), "HEAP": str(b.heap_bytes), "BS": str(b.block_size),
-              "BC": str(b.block_count)}
+              "BC": str(b.block_count), "RADIO": radio or str(spec.ncp.uart), "RADIO_BAUD": str(spec.ncp.baud)}
     text = UNIT_TEMPLATE.read_text()
     for k, v in values.items():
         text = text.replace(f"@{k}@", v)
@@ -57,7 +60,7 @@ def steps(unit: Unit) -> list[Step]:
 
     def render() -> None:
         unit_file.parent.mkdir(parents=True, exist_ok=True)
-        unit_file.write_text(render_unit(spec, port))
+        unit_file.write_text(render_unit(spec, port, unit.radio_port))
 
     def started() -> None:
         deadline = time.monotonic() + 30

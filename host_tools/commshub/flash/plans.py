@@ -33,6 +33,7 @@ class Unit:
     trusted: list[str] = field(default_factory=list)
     baud: int | None = None
     uf2_drive: str | None = None
+    radio_port: str | None = None  # Raspberry Pi: the NCP dongle's tty (default: the board's)
     fs: hubfs.HubFs | None = None
     found: dict[str, str] = field(default_factory=dict)
 
