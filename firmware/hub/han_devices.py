@@ -6,7 +6,8 @@ first of its commands (each name is registered with a small trampoline): reads o
 the first han.read; the device images and the OTA server on the first frame on
 the OTA cluster or han.image / han.ota command, so a hub whose devices never
 upgrade never holds their code; the Gas Proxy Function on the first frame on
-Metering or Tunneling, han.gsme command or read of a GSME.
+Metering or Tunneling, han.gsme command or read of a GSME; the PPMID's passage to
+the ESME (hub.services.prepay) on the first frame on Prepayment.
 """
 
 from hub import forget
@@ -16,6 +17,7 @@ SE_PROFILE = 0x0109
 OTA = 0x0019
 METERING = 0x0702
 TUNNELING = 0x0704
+PREPAYMENT = 0x0705
 _GSME = 0  # device log type
 
 
@@ -30,9 +32,11 @@ class HanDevices:
         self._images = None
         self._ota = None
         self._gpf = None
+        self._prepay = None
         han.receivers[(SE_PROFILE, OTA)] = self._ota_frame
         han.receivers[(SE_PROFILE, METERING)] = self._gpf_frame
         han.receivers[(SE_PROFILE, TUNNELING)] = self._gpf_frame
+        han.receivers[(SE_PROFILE, PREPAYMENT)] = self._prepay_frame
 
     def reads(self):
         if self._reads is None:
@@ -74,6 +78,13 @@ class HanDevices:
             return False  # not the GPF's: the HAN service shows it as han.rx
         self.gpf()
         return self.han.receivers[(SE_PROFILE, aps[1])](node, eui, aps, payload)
+
+    def _prepay_frame(self, node, eui, aps, payload):
+        if self._prepay is None:
+            from hub.services.prepay import Prepay
+
+            self._prepay = Prepay(self.han, self.devlog, self.app.bus, log, self.reads().next_tsn)
+        return self._prepay.frame(node, eui, aps, payload)
 
     def read(self, entry, cluster, attrs):
         """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""

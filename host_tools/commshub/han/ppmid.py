@@ -6,7 +6,8 @@ the meter: the PPMID reads credit "through the hub"): Read Attributes on the
 Prepayment cluster for the display (`refresh()`, every `refresh_s` simulated
 seconds once joined), Consumer Top Up with the 20-digit UTRN (`top_up()`),
 Select Available Emergency Credit (`emergency_credit()`). `display` holds what
-the screen would show.
+the screen would show: credit, emergency credit, credit status, and the last
+top-up's outcome (the meter's result, or the hub's refusal) and value.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class Ppmid(HanDevice):
             Prepayment, "consumer_top_up", self.next_tsn(),
             originating_device=OriginatingDevice.In_Home_Display, top_up_code=code.encode("ascii")),
             dst=self.meter_nwk)
+        if rsp.name == "Default_Response":  # refused before any meter saw it (the hub has none)
+            status = zcl.Status(rsp.args.status)
+            self.display["last_top_up"] = (status.name, 0)
+            self.note(f"top-up {code}: refused, {status.name}")
+            raise ConnectionError(f"top-up refused by the hub: {status.name}")
         if rsp.name != "consumer_top_up_response":
             raise ConnectionError(f"top-up answered with {rsp.name} {rsp.args!r}")
         result = TopUpResult(rsp.args.result_type)
