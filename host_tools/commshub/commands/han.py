@@ -171,8 +171,13 @@ def _list(a: argparse.Namespace) -> int:
         print("no HAN devices running (commshub han start --help)")
     for n in notes:
         extra = ""
+        shown = n.get("display") or {}
         if "credit_p" in n:
             extra += f" credit {n['credit_p'] / 100:.2f}"
+        elif "credit_p" in shown:  # a PPMID: what its screen shows, read from the meter through the hub
+            extra += f" display credit {shown['credit_p'] / 100:.2f}"
+        if shown.get("last_top_up"):
+            extra += f" last top-up {shown['last_top_up'][0]} {shown['last_top_up'][1] / 100:.2f}"
         if n.get("ota") and n["ota"]["status"] != "Normal":
             extra += f" ota {n['ota']['status']} {n['ota']['progress'][0]}/{n['ota']['progress'][1]}"
         print(f"{n['name']:<10} {n['kind']:<6} {n['eui64']} nwk {n['nwk'] or '-':<6} "
