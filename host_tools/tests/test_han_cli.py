@@ -87,3 +87,46 @@ def test_bad_options_are_refused_clearly(env: dict[str, str]) -> None:
     assert neither.returncode == 2 and "--air" in neither.stderr
     assert "install code" in han(env, "start", "--help").stdout
     assert han(env, "utrn", "--value", "0", "--counter", "1").returncode == 1
+
+
+def test_top_up_entered_on_a_running_ppmid_reaches_the_meter(env: dict[str, str]) -> None:
+    import asyncio
+
+    meter_eui, meter_code = "000D6F000ABCDE22", "83FED3407A939723A5C639B26916D506"
+    with commshub("air", "serve") as (proc, lines):
+        port = int(read_until(proc, lines, r"air control 127\.0\.0\.1:(\d+)")[1])
+        hub_port = request("127.0.0.1", port, {"cmd": "add_ncp", "eui64": HUB})["port"]
+
+        async def body() -> None:
+            hub = HubStandIn(f"socket://127.0.0.1:{hub_port}")
+            await hub.start(NETWORK)
+            try:
+                for kind, eui, code in (("esme", meter_eui, meter_code), ("ppmid", EUI, CODE)):
+                    await hub.admit(eui, bytes.fromhex(code))
+                    assert han(env, "start", "--kind", kind, "--air", f"127.0.0.1:{port}", "--eui64", eui,
+                               "--install-code", code, "--ext-pan-id", HUB, "--name", kind).returncode == 0
+
+                def notes() -> dict[str, dict[str, object]]:
+                    return {n["name"]: n for n in json.loads(han(env, "list", "--json").stdout)}
+
+                await until(lambda: all(n["state"] == "joined" for n in notes().values()) and len(notes()) == 2,
+                            timeout=30)
+                hub.prepay_meter = int(str(notes()["esme"]["nwk"]), 16)  # the stand-in's passage to the meter
+                credit = int(notes()["esme"]["credit_p"])  # type: ignore[call-overload]
+                utrn = han(env, "utrn", "--value", "500", "--counter", "41").stdout.strip()
+                ok = await asyncio.to_thread(han, env, "top-up", "ppmid", utrn)
+                assert ok.returncode == 0 and "ppmid: Accepted 5.00; display credit" in ok.stdout, ok
+                await until(lambda: int(notes()["esme"]["credit_p"]) > credit, timeout=10)  # type: ignore
+                assert int(notes()["esme"]["credit_p"]) <= credit + 500  # type: ignore[call-overload]
+                again = await asyncio.to_thread(han, env, "top-up", "ppmid", utrn)
+                assert again.returncode == 1 and "Rejected_Duplicate 0.00" in again.stdout
+                assert "last top-up Rejected_Duplicate" in han(env, "list").stdout
+                meter = await asyncio.to_thread(han, env, "top-up", "esme", utrn)
+                assert meter.returncode == 1 and "not a PPMID" in meter.stderr
+                assert han(env, "stop", "--all").returncode == 0
+                gone = await asyncio.to_thread(han, env, "emergency-credit", "ppmid")
+                assert gone.returncode == 1 and "not running: ppmid" in gone.stderr
+            finally:
+                await hub.stop()
+
+        run(body, timeout=120)

@@ -1,4 +1,5 @@
-"""`commshub han`: start, list and stop emulated HAN devices (ESME, GSME, PPMID); make UTRNs."""
+"""`commshub han`: start, list and stop emulated HAN devices (ESME, GSME, PPMID); make UTRNs and enter
+them (and emergency credit) on a running PPMID."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ examples:
       a PPMID on a real EZSP dongle (its EUI-64 is the dongle's)
   commshub han list [--json]        running devices: state, short address, firmware version, OTA, credit
   commshub han stop esme-1 | --all
+  commshub han top-up ppmid-1 00050000000112345678
+      enter a UTRN on a running PPMID: it goes through the hub to the meter; the result and the new
+      credit on the PPMID's display are printed (`han emergency-credit ppmid-1` likewise)
   commshub han utrn --value 1000 --counter 1
       a 20-digit top-up code the emulated meters accept (emulator scheme, docs/HAN_DEVICES.md)
 
@@ -94,6 +98,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("names", nargs="*", help="device names (see `han list`)")
     st.add_argument("--all", action="store_true", help="stop every running device")
     st.set_defaults(func=_stop)
+
+    t = hs.add_parser("top-up", help="enter a top-up code (UTRN) on a running PPMID, as at its keypad",
+                      description="The PPMID sends Consumer Top Up to the hub, which passes it to the meter; "
+                      "prints the meter's result and the PPMID's display. Exit status 1 when refused.")
+    t.add_argument("name", help="the PPMID (see `han list`)")
+    t.add_argument("utrn", help="20 digits (spaces and dashes ignored)")
+    t.set_defaults(func=lambda a: _ask(a.name, {"top_up": a.utrn}))
+    e = hs.add_parser("emergency-credit", help="ask for emergency credit on a running PPMID")
+    e.add_argument("name", help="the PPMID (see `han list`)")
+    e.set_defaults(func=lambda a: _ask(a.name, {"emergency_credit": True}))
 
     u = hs.add_parser("utrn", help="make a 20-digit top-up code (UTRN) the emulated meters accept")
     u.add_argument("--value", type=int, required=True, help="pence (1..999999)")
@@ -183,6 +197,34 @@ def _list(a: argparse.Namespace) -> int:
         print(f"{n['name']:<10} {n['kind']:<6} {n['eui64']} nwk {n['nwk'] or '-':<6} "
               f"v{n['version']} {n['state']}{extra}")
     return 0
+
+
+def _ask(name: str, fields: dict[str, Any], timeout: float = 30.0) -> int:
+    """Leave a request for running PPMID `name` and print its outcome; 0 when the meter accepted it."""
+    from commshub.han.launch import post_request, read_notes  # noqa: PLC0415
+
+    def note() -> dict[str, Any]:
+        n = next((n for n in read_notes() if n["name"] == name), None)
+        if n is None:
+            raise ValueError(f"not running: {name} (see `commshub han list`)")
+        return n
+
+    if note()["kind"] != "ppmid":
+        raise ValueError(f"{name} is not a PPMID: top-ups are entered on the PPMID")
+    rid = post_request(name, fields)
+    deadline = time.monotonic() + timeout
+    while (done := note().get("request") or {}).get("id") != rid:
+        if time.monotonic() > deadline:
+            raise ConnectionError(f"{name} did not take the request within {timeout:.0f} s (is it joined?)")
+        time.sleep(0.2)
+    if "error" in done:
+        print(f"{name}: {done['error']}")
+        return 1
+    shown = done["display"]
+    what = f"{done['result']} {done['value'] / 100:.2f}" if "result" in done else \
+        f"emergency credit {'granted' if done['accepted'] else 'refused'}"
+    print(f"{name}: {what}; display credit {shown.get('credit_p', 0) / 100:.2f}")
+    return 0 if done["accepted"] else 1
 
 
 def _stop(a: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from commshub import paths
 from commshub.han import persist
 from commshub.han.clock import SimClock
+from commshub.han.clusters import TopUpResult
 from commshub.han.esme import Esme
 from commshub.han.gsme import Gsme
 from commshub.han.ppmid import Ppmid
@@ -104,6 +106,43 @@ def read_notes() -> list[dict[str, Any]]:
             p.unlink(missing_ok=True)
             continue
         out.append(note)
+    return out
+
+
+def request_path(name: str) -> Path:
+    """Where a request for running device `name` waits (`commshub han top-up`): the device takes it."""
+    return notes_dir() / "requests" / f"{name}.json"
+
+
+def post_request(name: str, fields: dict[str, Any]) -> str:
+    """Leave a request (`{"top_up": UTRN}` or `{"emergency_credit": true}`) for running PPMID `name`;
+    its id. The outcome comes back in the device's note as `request` with that id."""
+    rid = secrets.token_hex(4)
+    write_note(f"requests/{name}", {**fields, "id": rid})
+    return rid
+
+
+async def take_request(dev: HanDevice, name: str) -> dict[str, Any] | None:
+    """Carry out the request waiting for this device, if any, as a consumer at the PPMID's keypad
+    would; its outcome for the note."""
+    p = request_path(name)
+    try:
+        req = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    p.unlink(missing_ok=True)
+    out: dict[str, Any] = {"id": req.get("id")}
+    try:
+        if not isinstance(dev, Ppmid):
+            raise ValueError(f"{name} is a {dev.kind}: top-ups and emergency credit are entered on a PPMID")
+        if "top_up" in req:
+            result, value = await dev.top_up(str(req["top_up"]))
+            out.update(result=result.name, value=value, accepted=result == TopUpResult.Accepted)
+        else:
+            out["accepted"] = await dev.emergency_credit()
+        out["display"] = dict(dev.display)
+    except (ValueError, ConnectionError, TimeoutError) as exc:
+        out.update(accepted=False, error=str(exc) or repr(exc))
     return out
 
 
@@ -199,9 +238,12 @@ async def run_device(spec: DeviceSpec) -> int:
                 await asyncio.sleep(JOIN_RETRY_S)
 
     joiner = asyncio.ensure_future(join())
+    request: dict[str, Any] | None = None  # the outcome of the last `han top-up`
     try:
         while not stop.is_set():
-            write_note(spec.name, status(dev, spec, state, path))
+            if state == "joined":
+                request = await take_request(dev, spec.name) or request
+            write_note(spec.name, {**status(dev, spec, state, path), "request": request})
             if state == "joined":
                 save_state(spec, dev)
             if joiner.done() and joiner.exception() is not None:
