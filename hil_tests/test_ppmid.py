@@ -98,3 +98,22 @@ def test_a_top_up_with_no_meter_on_the_han_is_refused_by_the_hub(hub, han_models
     assert ppmid.dev.display["last_top_up"] == ("NOT_FOUND", 0)
     ev = top_up_event(hub, "serial", ppmid, t0)
     assert ev == {"ppmid": ppmid.eui64, "meter": None, "accepted": False, "error": "no_meter"}
+
+
+def test_ppmid_takes_emergency_credit_through_the_hub_once_the_credit_is_used_up(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, top_up_key=KEY)
+    ppmid = han_models(Ppmid, refresh_s=1e9)
+    esme.join(hub)
+    ppmid.join(hub)
+    assert not ppmid.run(ppmid.dev.emergency_credit())  # £10 left: above the meter's threshold
+    assert not esme.call(lambda: esme.dev.account.ec_selected)
+    esme.call(esme.dev.clock.advance, 5 * 86400)  # five days of meter time at ~9.6 kWh a day eat the £10
+    shown = ppmid.run(ppmid.dev.refresh())
+    assert shown["credit_p"] == 0 and CreditStatus.Emergency_Credit_Available in shown["status"]
+    assert ppmid.run(ppmid.dev.emergency_credit())
+    assert esme.call(lambda: esme.dev.account.ec_selected)
+    assert CreditStatus.Emergency_Credit_Selected in ppmid.dev.display["status"]
+    # A top-up then repays it: the meter deselects emergency credit once the balance is positive.
+    assert ppmid.run(ppmid.dev.top_up(make_utrn(2000, 9, KEY))) == (TopUpResult.Accepted, 2000)
+    assert not esme.call(lambda: esme.dev.account.ec_selected)
+    assert CreditStatus.Credit_Ok in ppmid.dev.display["status"]
