@@ -111,15 +111,52 @@ def test_last_block_completes_and_file_matches():
     assert [b["offset"] for n, b in seen if n == "image.progress"] == [67584]
 
 
-def test_progress_persisted_every_16k_not_every_block():
+class _slow_link:
+    """Blocks arrive slower than PERSIST_MS apart in spirit: the byte rule alone applies."""
+
+    def __enter__(self):
+        self.ms = T.PERSIST_MS
+        T.PERSIST_MS = 0
+
+    def __exit__(self, *a):
+        T.PERSIST_MS = self.ms
+
+
+def _recorded_transfer():
+    """A transfer of 60000 bytes under way, and the list of offsets its progress records hold."""
     _, t, _ = _mk()
     data = _data(60000)
     t.offer(len(data), _hash(data), 2048)
     saves = []
     real = t.store.save
     t.store.save = lambda n, o: (saves.append(o["offset"]), real(n, o))
-    _send(t, data, upto=40000)
+    return t, data, saves
+
+
+def test_progress_persisted_every_16k_not_every_block():
+    t, data, saves = _recorded_transfer()
+    with _slow_link():
+        _send(t, data, upto=40000)
     assert saves == [16384, 32768], saves
+
+
+def test_progress_records_are_rate_limited_on_a_fast_link():
+    import time
+
+    t, data, saves = _recorded_transfer()
+    ms = T.PERSIST_MS
+    try:
+        T.PERSIST_MS = 60000  # a link far faster than the record interval
+        _send(t, data, upto=40000)
+        assert saves == [], saves  # 40 KB in, no record yet: a cut would cost them, no more
+        T.PERSIST_MS = 50
+        time.sleep_ms(60)
+        _send(t, data, upto=44000)
+    finally:
+        T.PERSIST_MS = ms
+    # The first block after the interval records where the data then ends.
+    assert saves == [43008], saves
+    assert t.store.load("transfer", {})["offset"] == 43008
 
 
 def test_resume_after_a_cut_starts_at_the_persisted_offset():
@@ -127,7 +164,8 @@ def test_resume_after_a_cut_starts_at_the_persisted_offset():
     data = _data(50000)
     h = _hash(data)
     t.offer(len(data), h, 2048)
-    _send(t, data, upto=20000)  # persisted at 16384, more written but not recorded
+    with _slow_link():
+        _send(t, data, upto=20000)  # persisted at 16384, more written but not recorded
     t.f = None  # power cut: the handle is gone without a close
     _, t2, _ = _mk(root)
     assert t2.unfinished and t2.rec["offset"] == 16384

@@ -283,13 +283,15 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
     notes = machine_notes()
     runs: list[dict] = []
     floors: dict[str, dict] = {}
-    with EmbeddedBroker() as amqtt:
-        log("benchmark: embedded amqtt broker")
+    with EmbeddedBroker() as amqtt, mosquitto() as mq:
+        log("benchmark: embedded amqtt broker" + (", and Mosquitto" if mq else
+                                                 "; Mosquitto not installed, skipped (apt-get install mosquitto)"))
         floors["amqtt (embedded)"] = broker_rtt(amqtt.url, pings)
         from . import bench_images
 
         log("benchmark: firmware images")
-        images = bench_images.run(amqtt.url, log, broker_pid=amqtt.proc.pid if amqtt.proc else None)
+        images = bench_images.run(amqtt.url, log, broker_pid=amqtt.proc.pid if amqtt.proc else None,
+                                  mosquitto_url=mq)
         for b in boards_to_run:
             r = bench_board(b, amqtt.url, pings, boots, log)
             r["broker"] = "amqtt"
@@ -297,15 +299,11 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
             r["smallest_han_heap"] = smallest_han_heap(b, amqtt.url)
             log(f"  {b}: smallest working heap {r['smallest_heap']}, with the HAN up {r['smallest_han_heap']}")
             runs.append(r)
-    with mosquitto() as mq:
         if mq:
-            log("benchmark: Mosquitto")
             floors["Mosquitto"] = broker_rtt(mq, pings)
             r = bench_board(boards_to_run[0], mq, pings, boots, log)
             r["broker"] = "Mosquitto"
             runs.append(r)
-        else:
-            log("benchmark: Mosquitto not installed; skipped (apt-get install mosquitto)")
     from . import bench_radio
 
     log("benchmark: radio (virtual NCP and air)")

@@ -19,6 +19,8 @@ from .images.hub_image import DEFAULT_IMAGE_TYPE, DEFAULT_MANUFACTURER, header_s
 from .images.manifest import build_manifest, file_version, slot_files
 from .targets import EmulatorTarget
 
+SINK = paths.REPO / "host_tools" / "commshub" / "emulator" / "mqtt_sink.py"
+
 
 def padded_image(board: str, version: str, size: int) -> bytes:
     """A valid, dev-signed hub image of about `size` bytes: the real app plus a padding file."""
@@ -42,11 +44,15 @@ def _bump(v: str) -> str:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of process `pid` so far (0 if it is gone or unknown)."""
+    """CPU time of process `pid` so far, all its threads, in seconds at nanosecond resolution
+    (/proc's schedstat; clock ticks of 10 ms are too coarse for a download of a few tenths of a
+    second); 0 if it is gone or unknown."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
     except (OSError, TypeError, ValueError, IndexError):
         return 0.0
 
@@ -152,6 +158,70 @@ def _raw_mqtt_run(broker_url: str, block_size: int, total: int, window: int, tag
     return got[0] * block_size / dt
 
 
+def vm_mqtt_ceiling(broker_url: str, block_size: int, total: int, heap: int, window: int = push.WINDOW,
+                    every: int = push.ACK_EVERY, runs: int = 3) -> float:
+    """The MicroPython VM's own MQTT ceiling, best of `runs`: paho -> broker -> umqtt on the VM with the
+    hub's heap, the same blocks, window and answer every `every` blocks, and nothing else done with them
+    (emulator/mqtt_sink.py). What any hub firmware on this VM could reach at most."""
+    return max(_vm_mqtt_run(broker_url, block_size, total, heap, window, every, f"{os.getpid()}-{i}")
+               for i in range(runs))
+
+
+def _vm_mqtt_run(broker_url: str, block_size: int, total: int, heap: int, window: int, every: int,
+                 tag: str) -> float:
+    import paho.mqtt.client as mqtt
+
+    from .links.mqtt_link import parse_broker_url, set_nodelay
+
+    host, port = parse_broker_url(broker_url)
+    n = max(1, total // block_size)
+    topic = f"bench/sink/{tag}"
+    answered = [0]
+    cond = threading.Condition()
+
+    def on_message(_c, _u, msg) -> None:
+        if msg.topic != topic + "/ack":  # amqtt has been seen to pass on other clients' retained messages
+            return
+        with cond:
+            answered[0] = max(answered[0], int(msg.payload))
+            cond.notify_all()
+
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-vmpub-{tag}")
+    pub.on_connect = lambda client, *a: set_nodelay(client)
+    pub.on_message = on_message
+    pub.connect(host, port)
+    pub.loop_start()
+    pub.subscribe(topic + "/ack", 0)
+    env = dict(os.environ, MICROPYPATH=str(paths.MPLIB))
+    sink = subprocess.Popen([paths.micropython(), "-X", f"heapsize={heap}", str(SINK), host, str(port), topic,
+                             str(n), str(every)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert sink.stdout is not None
+        line = sink.stdout.readline()
+        if "sink ready" not in line:
+            raise RuntimeError(f"the MQTT sink on the VM did not start: {line}{sink.stdout.read()[:500]}")
+        block = os.urandom(block_size)
+        t0 = time.perf_counter()
+        for i in range(n):
+            with cond:
+                if not cond.wait_for(lambda: i - answered[0] < window, timeout=10):
+                    break
+            pub.publish(topic, block, qos=1)
+        with cond:
+            cond.wait_for(lambda: answered[0] >= n, timeout=10)
+        dt = time.perf_counter() - t0
+        if answered[0] < n:
+            sink.kill()
+            raise RuntimeError(f"the MQTT sink on the VM answered {answered[0]} of {n} blocks: "
+                               f"{sink.stdout.read()[-500:]}")
+        return n * block_size / dt
+    finally:
+        sink.kill()
+        sink.wait()
+        pub.loop_stop()
+        pub.disconnect()
+
+
 def verify_time_ms(runs: int = 20) -> dict[str, float]:
     """ECDSA P-256 verify on the MicroPython VM (the DCC sample's signature), in ms."""
     vectors = json.loads((paths.FIRMWARE / "tests" / "vectors" / "p256.json").read_text())
@@ -169,8 +239,27 @@ def verify_time_ms(runs: int = 20) -> dict[str, float]:
     return {"median": med, "min": lo, "max": hi}
 
 
+def mqtt_download(hub: Hub, broker_url: str, version: str, broker_pid: int | None = None,
+                  runs: int = 3) -> tuple[dict[str, Any], str]:
+    """The best of `runs` MQTT downloads of 512 KiB (the references are best-of-3 too), with the raw
+    paho -> broker -> paho rate and the VM's own MQTT ceiling measured right after; returns it and
+    the next free version."""
+    best: dict[str, Any] | None = None
+    size = 512 * 1024
+    for _ in range(runs):
+        d = download(hub, "mqtt", padded_image(hub.board.name, version, size), broker_pid)
+        version = _bump(version)
+        if best is None or d["blocks_rate"] > best["blocks_rate"]:
+            best = d
+    assert best is not None
+    best["runs"] = runs
+    best["raw"] = raw_mqtt_throughput(broker_url, best["block_size"], size)
+    best["vm"] = vm_mqtt_ceiling(broker_url, best["block_size"], size, hub.board.heap_bytes)
+    return best, version
+
+
 def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
-        broker_pid: int | None = None) -> dict[str, Any]:
+        broker_pid: int | None = None, mosquitto_url: str | None = None) -> dict[str, Any]:
     """All image benchmarks; returns the numbers write_report prints."""
     out: dict[str, Any] = {"verify_ms": verify_time_ms()}
     log(f"  P-256 verify median {out['verify_ms']['median']:.1f} ms on the MicroPython VM")
@@ -187,23 +276,30 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
         out["serial"] = s
         log(f"  serial download {s['rate'] / 1024:.2f} KiB/s = {100 * s['rate'] / s['line_rate']:.1f} % of line rate")
         push.abort(hub.serial)
-        img = padded_image("emulator", _bump(version), 512 * 1024)
-        m = download(hub, "mqtt", img, broker_pid)
-        m["raw"] = raw_mqtt_throughput(broker_url, m["block_size"], len(img))
+        m, version = mqtt_download(hub, broker_url, _bump(version), broker_pid)
         out["mqtt"] = m
         out["heap_budget"] = hub.board.heap_bytes
-        log(f"  MQTT download: blocks {m['blocks_rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} KiB/s; "
-            f"with the verify boot {m['rate'] / 1024:.0f} KiB/s")
+        log(f"  MQTT download (amqtt): blocks {m['blocks_rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} "
+            f"KiB/s, VM ceiling {m['vm'] / 1024:.0f} KiB/s; with the verify boot {m['rate'] / 1024:.0f} KiB/s")
         with hub_on_its_own_core(target.emu.pid, broker_pid) as pinned:
             if pinned:
-                img = padded_image("emulator", _bump(_bump(version)), 512 * 1024)
-                p = download(hub, "mqtt", img, broker_pid)
-                p["raw"] = raw_mqtt_throughput(broker_url, p["block_size"], len(img))
+                p, version = mqtt_download(hub, broker_url, version, broker_pid, runs=1)
                 out["mqtt_own_core"] = p
                 log(f"  the same, hub VM on a core of its own: {p['blocks_rate'] / 1024:.0f} KiB/s vs raw "
                     f"{p['raw'] / 1024:.0f} KiB/s")
     finally:
         hub.stop()
+    if mosquitto_url:
+        target = EmulatorTarget("emulator", mosquitto_url, name="bench-img-mq", pace=True)
+        hub = Hub(target, mosquitto_url, timeout=10).start()
+        try:
+            version = _bump(push.status(hub.serial)["running"]["version"])
+            q, _ = mqtt_download(hub, mosquitto_url, version)
+            out["mqtt_mosquitto"] = q
+            log(f"  MQTT download (Mosquitto): blocks {q['blocks_rate'] / 1024:.0f} KiB/s vs raw broker "
+                f"{q['raw'] / 1024:.0f} KiB/s, VM ceiling {q['vm'] / 1024:.0f} KiB/s")
+        finally:
+            hub.stop()
 
     # A 1 MB image over serial at 115200 needs a filesystem that holds it twice (staging + slot).
     target = EmulatorTarget("raspberry-pi", broker_url, name="bench-img-1m", pace=True)
@@ -223,6 +319,21 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
     return out
 
 
+def mqtt_rows(broker: str, m: dict[str, Any]) -> list[str]:
+    """The report's rows for one broker's MQTT download."""
+    per_block = m["cpu"].get("hub", 0) / max(1, m["bytes"] // m["block_size"]) * 1e6
+    return [
+        f"| MQTT download, {broker}, {m['block_size']}-byte blocks, window {push.WINDOW}, one answer per "
+        f"{push.ACK_EVERY} blocks, {m['bytes'] // 1024} KiB, best of {m['runs']}: the blocks | "
+        f"{m['blocks_rate'] / 1024:.0f} KiB/s = **{100 * m['blocks_rate'] / m['raw']:.0f} %** of the broker's raw rate; "
+        f"hub VM CPU {per_block:.0f} us per block | "
+        f">= 80 % of raw paho -> broker -> paho, same block size and window, best of 3: {m['raw'] / 1024:.0f} KiB/s |",
+        f"| the same blocks from {broker} into umqtt on the same VM and heap, answered every {push.ACK_EVERY}th, "
+        f"nothing else done (the VM's own MQTT ceiling, best of 3) | {m['vm'] / 1024:.0f} KiB/s: the hub reaches "
+        f"**{100 * m['blocks_rate'] / m['vm']:.0f} %** of it | |",
+    ]
+
+
 def report(out: dict[str, Any]) -> list[str]:
     """Markdown lines for docs/BENCHMARKS.md."""
     s, m, big = out["serial"], out["mqtt"], out["big"]
@@ -240,14 +351,12 @@ def report(out: dict[str, Any]) -> list[str]:
         f"| 1 MiB image over serial at 115200 (raspberry-pi board: its filesystem holds staging and slot) | "
         f"{big['seconds']:.1f} s ({100 * big['rate'] / big['line_rate']:.1f} % of line rate) | line rate alone: "
         f"{big['bytes'] / big['line_rate']:.1f} s |",
-        f"| MQTT download, amqtt, {m['block_size']}-byte blocks, window {push.WINDOW}, one answer per "
-        f"{push.ACK_EVERY} blocks, {m['bytes'] // 1024} KiB: the blocks | "
-        f"{m['blocks_rate'] / 1024:.0f} KiB/s = **{100 * m['blocks_rate'] / m['raw']:.0f} %** of the broker's raw rate | "
-        f">= 80 % of raw paho -> broker -> paho, same block size and window, same run: {m['raw'] / 1024:.0f} KiB/s |",
+        *mqtt_rows("amqtt", m),
         *([f"| the same with the hub VM on a core of its own, broker and head-end (and the reference) on the other | "
            f"{own['blocks_rate'] / 1024:.0f} KiB/s = **{100 * own['blocks_rate'] / own['raw']:.0f} %** of the raw rate | "
            f"raw on the same core: {own['raw'] / 1024:.0f} KiB/s |"] if own else []),
-        f"| CPU spent on those blocks (2 cores shared by hub, broker and head-end) | hub VM {cpu.get('hub', 0):.2f} s, "
+        *(mqtt_rows("Mosquitto", out["mqtt_mosquitto"]) if out.get("mqtt_mosquitto") else []),
+        f"| CPU spent on the amqtt blocks (2 cores shared by hub, broker and head-end) | hub VM {cpu.get('hub', 0):.2f} s, "
         f"broker {cpu.get('broker', 0):.2f} s, head-end {cpu.get('host', 0):.2f} s in {m['blocks_s']:.2f} s | "
         f"the hub VM alone: {m['bytes'] / max(cpu.get('hub', 0), 1e-9) / 1024:.0f} KiB per CPU second |",
         f"| the same download, offer to verdict (verify boot included: {m['verify_s']:.2f} s) | "
@@ -270,13 +379,17 @@ def report(out: dict[str, Any]) -> list[str]:
         "",
         "Serial throughput counts everything from the offer to the hub's verdict (the verify boot included).",
         f"MQTT: the reference publishes the same blocks QoS 1 with {push.WINDOW} in flight from one paho client to "
-        "another (best of 3 runs). \"The blocks\" is offer to the last block's answer; the verify boot follows it.",
-        "On this machine the hub VM, the broker and the head-end share 2 cores, so a download costs the sum of",
-        "their CPU times, where the raw reference has no hub: the CPU row says where the time goes. A real",
-        "board has a CPU of its own: the second MQTT row gives the hub VM one core and the broker and the",
-        "head-end the other, and measures the raw reference on that other core too. Most of the hub's time per",
-        "block is littlefs writing it: a 2 KiB write is 16 programs and 16 read-backs of 128 bytes, each a call",
-        "into the emulated flash (on an ESP32 the flash itself is far slower than any broker).",
+        "another. \"The blocks\" is offer to the last block's answer; the verify boot follows it. Each download is",
+        "the best of 3, as each reference is. The hub VM, the broker and the head-end share 2 cores, so a",
+        "download costs the sum of their CPU times (the CPU row); a real board has a CPU of its own, which the",
+        "\"own core\" row models. The VM's ceiling row is a second reference: umqtt on the same MicroPython VM",
+        "and heap receiving the same blocks and answering as often as the hub does, with nothing else done. It",
+        "takes a few tens of microseconds a block, about what paho takes in CPython; the hub takes a few",
+        "hundred (the envelope, the command, the staging write through littlefs and the emulated flash, the",
+        "progress record every 16 KiB, the answers). That per-block work in a MicroPython VM, not the protocol,",
+        "is what keeps the ratio under the target: against Mosquitto, a C broker, the raw reference is mostly",
+        "paho's speed, and 80 % of it would leave the hub under 100 us per 2 KiB block. On an ESP32 the flash",
+        "itself (tens of ms to program a 4 KiB sector) is far slower than any broker.",
         "",
     ]
     return L

@@ -133,21 +133,25 @@ class MqttLink:
         # reads that, with the messages; see the module doc).
         c = self.client
         topic = (self.prefix + sub).encode()
-        pkt = bytearray(b"\x32\0\0\0\0")
-        pkt[0] |= retain
-        sz = 2 + len(topic) + 2 + len(msg)
+        # Two writes: the header with the topic and packet id, then the body
+        # (copying the body would double a large reply's heap; five small
+        # writes were five TCP segments with TCP_NODELAY).
+        nt = len(topic)
+        sz = 2 + nt + 2 + len(msg)
+        hdr = bytearray(9 + nt)
+        hdr[0] = 0x32 | retain
         i = 1
         while sz > 0x7F:
-            pkt[i] = (sz & 0x7F) | 0x80
+            hdr[i] = (sz & 0x7F) | 0x80
             sz >>= 7
             i += 1
-        pkt[i] = sz
-        w = c.sock.write
-        w(pkt, i + 1)
-        c._send_str(topic)
+        hdr[i] = sz
         c.pid = c.pid % 0xFFFF + 1
-        struct.pack_into("!H", pkt, 0, c.pid)
-        w(pkt, 2)
+        struct.pack_into("!H", hdr, i + 1, nt)
+        hdr[i + 3:i + 3 + nt] = topic
+        struct.pack_into("!H", hdr, i + 3 + nt, c.pid)
+        w = c.sock.write
+        w(hdr, i + 5 + nt)
         w(msg)
         if not self.unacked:
             self.last_rx = time.ticks_ms()  # the PUBACK is due within IO_TIMEOUT_S from here
