@@ -79,6 +79,7 @@ def test_full_installation_survives_a_hub_reboot_and_a_power_cut(hub, han_models
     boots = hub.request("status").result["boot_count"]
 
     for outage in ("reboot", "power cut"):
+        t0 = time.monotonic()
         if outage == "reboot":
             hub.reboot()
         else:
@@ -96,3 +97,6 @@ def test_full_installation_survives_a_hub_reboot_and_a_power_cut(hub, han_models
         # Coming back took no rejoin through the log, or one that changed nothing in it.
         after, hist = the_log(hub)
         assert len({e[0] for e in after}) == len(after) and (after, hist) == (log, history), outage
+        # Nobody was refused on the way back, and the log never changed (0x8F48 join failed, 0x8F12 log changed).
+        alerts = [e.body for e in hub.serial.events("alert") if e.received >= t0]
+        assert [a for a in alerts if a["code"] in (0x8F48, 0x8F12) and a.get("eui64") in ours] == [], outage
