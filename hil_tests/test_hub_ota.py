@@ -1,7 +1,11 @@
 """The hub's OTA Upgrade cluster server: a device image built with the project's image tools is
 uploaded to the hub (han.image.*, the hub's own resumable transfer), offered to the ESME emulator
 on the virtual air, fetched block by block, verified by the meter and installed; an image the meter
-must refuse is reported by the hub."""
+must refuse is reported by the hub. Where an image for another device is refused: the hub offers
+an image only for the manufacturer code and image type a device's Query Next Image names (it holds
+images under the codes in their own OTA headers); a device that gets another device's image anyway
+refuses it after the header, and the hub reports that as 0x8F89. The hub's per-device progress is
+persisted: an OTA goes on after a hub reboot or power cut, and its outcome is alerted exactly once."""
 
 import os
 import time
@@ -11,29 +15,31 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from commshub.han.esme import Esme
 from commshub.han.gsme import Gsme
+from commshub.han.runtime import Network
 from commshub.images import gbcs
 from commshub.images.push import PushError, push
 
 from han_models import han_models  # noqa: F401  (fixture)
-from test_han_join import alert
+from test_han_join import alert, wait_han_up
 
 MFR, ESME_TYPE, GSME_TYPE = 0x1234, 0x0101, 0x0201
+OTHER_MFR = 0x5678
 NEW = 0x01010000  # 1.1.0
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def esme_image(key=KEY, size=1500, version=NEW, image_type=ESME_TYPE):
-    return gbcs.build_image(os.urandom(size), manufacturer=MFR, image_type=image_type, file_version=version,
-                            header_string="meter %x" % version, key=key)
+def esme_image(key=KEY, size=1500, version=NEW, image_type=ESME_TYPE, manufacturer=MFR):
+    return gbcs.build_image(os.urandom(size), manufacturer=manufacturer, image_type=image_type,
+                            file_version=version, header_string="meter %x" % version, key=key)
 
 
 @pytest.fixture(autouse=True)
 def no_esme_image_left(hub):
     """The shared hub offers no ESME image after a test."""
     yield
-    for t in (ESME_TYPE, GSME_TYPE):
+    for m, t in ((MFR, ESME_TYPE), (MFR, GSME_TYPE), (OTHER_MFR, ESME_TYPE)):
         try:
-            hub.request("han.image.remove", {"manufacturer": MFR, "image_type": t})
+            hub.request("han.image.remove", {"manufacturer": m, "image_type": t})
         except Exception:  # noqa: BLE001 - none held
             pass
 
@@ -153,3 +159,124 @@ def test_device_image_upload_refuses_what_is_not_an_ota_file(hub):
         push(hub.serial, b"\x00" * 400, commands="han.image")
     assert e.value.code == "bad_format"
     assert all(i["size"] != 400 for i in hub.request("han.image.list").result["images"])
+
+
+def ota_alerts(hub, eui, since):
+    """Every OTA outcome alert (0x8F8A, 0x8F89) for `eui` on the serial link since `since`."""
+    return [e.body for e in hub.serial.events("alert") if e.received >= since
+            and e.body.get("code") in (0x8F8A, 0x8F89) and e.body.get("eui64") == eui]
+
+
+def wait_for(what, cond, timeout):
+    deadline = time.monotonic() + timeout
+    while not (got := cond()):
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(0.05)
+    return got
+
+
+def test_hub_does_not_offer_an_image_made_for_another_device(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    push(hub.serial, esme_image(image_type=GSME_TYPE), commands="han.image")  # a gas meter's image
+    push(hub.serial, esme_image(manufacturer=OTHER_MFR), commands="han.image")  # another maker's meter
+    served = hub.request("han.ota.status").result["blocks_served"]
+    t0 = time.monotonic()
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    st = wait_for("the meter's query", lambda: [d for d in hub.request("han.ota.status", {
+        "device": esme.eui64}).result["devices"] if "last_query" in d], 20)[0]
+    assert st["state"] == "no_image"
+    assert st["last_query"] == {"manufacturer": MFR, "image_type": ESME_TYPE, "version": 0x01000000,
+                                "answer": "no_image_available"}
+    assert hub.request("han.ota.status").result["blocks_served"] == served
+    assert esme.dev.ota.blocks_asked == 0 and esme.dev.ota.offered is None
+    assert ota_alerts(hub, esme.eui64, t0) == []  # nothing was transferred: nothing to report
+    assert sw_build(hub, esme.eui64) == "1.0.0"
+
+
+def test_device_refusing_another_devices_image_it_was_offered_is_reported(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    esme.call(setattr, esme.dev.ota, "query_as", (MFR, GSME_TYPE))  # misconfigured: asks for a GSME's image
+    img = esme_image(size=3000, image_type=GSME_TYPE)
+    push(hub.serial, img, commands="han.image")
+    t0 = time.monotonic()
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    failed = alert(hub.serial, 0x8F89, eui64=esme.eui64, since=t0, timeout=60)
+    assert (failed["reason"], failed["image_type"], failed["version"]) == ("invalid_image", GSME_TYPE, NEW)
+    assert "wrong image type" in esme.dev.ota.outcome
+    # Refused as soon as the header was in: the rest of the image was never fetched.
+    assert 0 < esme.dev.ota.blocks_asked <= 3
+    st = ota_status(hub, esme.eui64)
+    assert (st["state"], st["status_name"]) == ("failed", "invalid_image") and st["offset"] < len(img)
+    assert sw_build(hub, esme.eui64) == "1.0.0"
+    time.sleep(1)
+    assert len(ota_alerts(hub, esme.eui64, t0)) == 1
+
+
+def start_ota(hub, esme, size):
+    """Push an image of `size` bytes for the ESME and notify it: (image, time of the notify)."""
+    img = esme_image(size=size)
+    push(hub.serial, img, commands="han.image")
+    t0 = time.monotonic()
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    return img, t0
+
+
+def held(esme):
+    return esme.call(lambda: esme.dev.ota.progress[0])
+
+
+def finish_ota(hub, esme, img, t0):
+    """Wait for the outcome alert and the switch; exactly one outcome alert, and the right image."""
+    done = alert(hub.serial, 0x8F8A, eui64=esme.eui64, since=t0, timeout=180)
+    assert (done["version"], done["image_type"]) == (NEW, ESME_TYPE)
+    wait_for("the meter switching to the image it accepted",
+             lambda: esme.dev.identity.file_version == NEW, 30)
+    assert esme.dev.ota.accepted_hash == gbcs.parse_image(img).mi_hash
+    st = ota_status(hub, esme.eui64)
+    assert (st["state"], st["offset"], st["size"]) == ("success", len(img), len(img))
+    assert [a["code"] for a in ota_alerts(hub, esme.eui64, t0)] == [0x8F8A]
+
+
+def test_interrupted_ota_resumes_at_the_offset_the_device_holds(hub, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    img, t0 = start_ota(hub, esme, 12000)
+    wait_for("a quarter of the image at the meter", lambda: held(esme) >= len(img) // 4, 60)
+    esme.run(esme.dev.stop())  # the meter's emulator stops mid-transfer (what it holds is kept)
+    stopped_at = held(esme)
+    assert 0 < stopped_at < len(img)
+    st = wait_han_up(hub)
+    esme.run(esme.dev.start(Network(st["channel"], st["pan_id"], st["ext_pan_id"])), 90)
+    hub.request("han.ota.notify", {"device": esme.eui64})
+    finish_ota(hub, esme, img, t0)
+    starts = esme.dev.ota.starts
+    assert starts[0] == 0 and starts[1] == stopped_at, starts  # the second fetch began where the first stopped
+    # The whole image took about one request per block: nothing was fetched twice.
+    assert esme.dev.ota.blocks_asked <= -(-len(img) // esme.dev.ota.block_size) + 3
+
+
+@pytest.mark.parametrize("how", ["reboot", "power_cut"])
+def test_ota_completes_after_a_hub_restart_and_reports_once(hub, han_models, how):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    img, t0 = start_ota(hub, esme, 12000)
+    wait_for("past the hub's first save point", lambda: held(esme) >= 5000, 60)
+    if how == "reboot":
+        hub.reboot()
+    else:
+        hub.power_cycle()
+    wait_han_up(hub)
+    st = ota_status(hub, esme.eui64)  # what the hub kept of the transfer
+    assert st["version"] == NEW and st["size"] == len(img) and st["offset"] >= 4096
+    assert st["state"] in ("downloading", "success")
+    finish_ota(hub, esme, img, t0)
+    assert len(esme.dev.ota.starts) >= 2 and esme.dev.ota.starts[-1] > 0  # resumed, not started again
+    # And after the outcome: a restart keeps it and reports nothing new.
+    t1 = time.monotonic()
+    hub.power_cycle()
+    assert ota_status(hub, esme.eui64)["state"] == "success"
+    time.sleep(1)
+    assert ota_alerts(hub, esme.eui64, t1) == []
+    assert [a["code"] for a in ota_alerts(hub, esme.eui64, t0)] == [0x8F8A]

@@ -9,6 +9,7 @@ import struct
 from binascii import hexlify
 
 from hub.errors import HubError
+from hub.services.store import Store
 from test_han_reads import ESME, NODE, _hub
 from util import raises
 
@@ -128,3 +129,104 @@ def test_image_notify_goes_to_the_device():
     assert r == {"notified": ESME, "node": NODE}
     node, cluster, _ep, p = ncp.frames()[-1]
     assert (node, cluster) == (NODE, OTA) and p[0] == 0x19 and p[2:] == b"\x00\x00\x64"
+
+
+def _rebooted(app):
+    """A hub started again on `app`'s filesystem (what a reboot or power cut leaves): (reg, ncp, app)."""
+    import test_han_reads as t
+
+    root = app.store.dir[:-len("/data")]
+    make = t.App
+
+    def on_same_fs():
+        a = make()
+        a.store = Store(root)
+        return a
+    t.App = on_same_fs
+    try:
+        return _hub()
+    finally:
+        t.App = make
+
+
+def blocks(ncp, ver, start, stop, tsn=0x50):
+    """Image Blocks from `start` until `stop` bytes are held; the data."""
+    got = bytearray()
+    while start + len(got) < stop:
+        rsp = exchange(ncp, bytes((0x01, tsn & 0xFF, 0x03)) +
+                       struct.pack("<BHHIIB", 0, MFR, ESME_TYPE, ver, start + len(got), 64))
+        assert rsp[3] == 0 and struct.unpack_from("<I", rsp, 12)[0] == start + len(got)
+        got += rsp[17:]
+        tsn += 1
+    return got
+
+
+def ota_alerts(app):
+    return [b for n, b in app.events if n == "alert" and b["code"] in (0x8F8A, 0x8F89)]
+
+
+def query(ncp, cur=0x01000000, itype=ESME_TYPE):
+    return exchange(ncp, b"\x01\x21\x01" + struct.pack("<BHHI", 0, MFR, itype, cur))
+
+
+def test_progress_survives_a_restart_and_the_outcome_is_reported_once():
+    reg, ncp, app = _hub()
+    ver = 0x01010000
+    img = ota_file(ver, 5000)
+    upload(reg, img)
+    assert query(ncp)[3] == 0
+    held = blocks(ncp, ver, 0, 4300)  # past the first 4096-byte save point
+    reg, ncp, app = _rebooted(app)
+    st = reg.dispatch("han.ota.status", {"device": ESME})[0]["devices"][0]
+    assert st["state"] == "downloading" and 4096 <= st["offset"] <= len(held) and st["size"] == len(img)
+    # The device comes back, asks again and resumes at its own offset: the offer stands, nothing restarts.
+    assert query(ncp)[3] == 0
+    assert reg.dispatch("han.ota.status", {"device": ESME})[0]["devices"][0]["state"] == "downloading"
+    held += blocks(ncp, ver, len(held), len(img))
+    assert bytes(held) == img
+    end = b"\x01\x41\x06" + struct.pack("<BHHI", 0, MFR, ESME_TYPE, ver)
+    assert exchange(ncp, end)[:3] == b"\x19\x41\x07"
+    assert [(a["code"], a["version"]) for a in ota_alerts(app)] == [(0x8F8A, ver)]
+    # The device did not hear the answer: it sends Upgrade End again, and again after a restart.
+    assert exchange(ncp, end)[:3] == b"\x19\x41\x07"
+    assert len(ota_alerts(app)) == 1
+    reg, ncp, app = _rebooted(app)
+    assert query(ncp)[3] == 0  # still running the old version: offered again, the outcome kept
+    assert exchange(ncp, end)[:3] == b"\x19\x41\x07"
+    st = reg.dispatch("han.ota.status", {"device": ESME})[0]["devices"][0]
+    assert (st["state"], st["offset"], st["status"]) == ("success", len(img), 0)
+    assert ota_alerts(app) == []
+
+
+def test_an_outcome_saved_but_cut_before_its_alert_is_reported_at_the_next_start():
+    reg, ncp, app = _hub()
+    ver = 0x01010000
+    upload(reg, ota_file(ver, 100))
+    query(ncp)
+
+    def cut(name, seq, body):  # the power goes right after the outcome is saved, before the alert
+        if body.get("code") == 0x8F89:
+            raise OSError("power cut")
+    app.bus.subscribe(cut)
+    assert exchange(ncp, b"\x01\x41\x06" + struct.pack("<BHHI", 0x96, MFR, ESME_TYPE, ver)) is None
+    reg, ncp, app = _rebooted(app)
+    assert ota_alerts(app) == []  # the OTA server loads with the first OTA frame or command
+    st = reg.dispatch("han.ota.status", {"device": ESME})[0]["devices"][0]
+    assert (st["state"], st["status_name"]) == ("failed", "invalid_image")
+    assert [(a["code"], a["reason"], a["eui64"]) for a in ota_alerts(app)] == [(0x8F89, "invalid_image", ESME)]
+    reg, ncp, app = _rebooted(app)
+    reg.dispatch("han.ota.status")
+    assert ota_alerts(app) == []
+
+
+def test_a_query_for_an_image_the_hub_does_not_hold_is_shown_and_nothing_offered():
+    reg, ncp, app = _hub()
+    upload(reg, ota_file(0x01010000, 100, itype=0x0201))  # a GSME's image
+    assert query(ncp) == b"\x19\x21\x02\x98"
+    st = reg.dispatch("han.ota.status", {"device": ESME})[0]
+    assert st["devices"] == [{"eui64": ESME, "state": "no_image", "last_query": {
+        "manufacturer": MFR, "image_type": ESME_TYPE, "version": 0x01000000, "answer": "no_image_available"}}]
+    assert st["blocks_served"] == 0
+    # A block asked for anyway (the device's own idea of the file): aborted.
+    rsp = exchange(ncp, b"\x01\x22\x03" + struct.pack("<BHHIIB", 0, MFR, ESME_TYPE, 0x01010000, 0, 48))
+    assert rsp == b"\x19\x22\x05\x95"

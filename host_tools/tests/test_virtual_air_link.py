@@ -9,7 +9,7 @@ import random
 import bellows.types as t
 import pytest
 
-from commshub.radio import VirtualAir, linkmodel
+from commshub.radio import VirtualAir, delivery, linkmodel
 from commshub.radio.air import AirEvent
 from commshub.radio.device import JoinError
 
@@ -125,6 +125,30 @@ def test_lossy_link_with_aps_retries_delivers_each_frame_once() -> None:
             assert len(ok) >= 15  # 0.25 per try, 4 MAC tries per APS try, 4 APS tries
             assert set(ok) <= set(got)  # an acked frame arrived
             assert len(got) == len(set(got))  # APS duplicates were dropped
+
+    run(body)
+
+
+def test_aps_duplicates_are_dropped_only_for_the_entry_lifetime() -> None:
+    air = VirtualAir(time_scale=50, seed=13)
+
+    async def body() -> None:
+        async with node(air, HUB) as hub, node(air, METER, code=CODE) as meter:
+            nwk = await form_and_join(hub, meter, CODE)
+            await hub.receive(cluster=0x0013)
+            sender = air.radios[t.EUI64.convert(HUB)]
+
+            async def send_as_after_a_restart(body: bytes) -> bytes | None:
+                """Send with the APS counter the hub's NCP starts from after a reset; what the meter got."""
+                sender.aps_seq = 0
+                assert await hub.send_unicast(nwk, body, cluster=ZCL_CLUSTER) == t.EmberStatus.SUCCESS
+                await asyncio.sleep(0.05)
+                return None if meter.received.empty() else meter.received.get_nowait().payload
+
+            assert await send_as_after_a_restart(b"a") == b"a"
+            assert await send_as_after_a_restart(b"b") is None  # same counter at once: a duplicate
+            await air.sleep(delivery.DUPLICATE_LIFETIME_S)
+            assert await send_as_after_a_restart(b"c") == b"c"  # the entry has expired: a new frame
 
     run(body)
 

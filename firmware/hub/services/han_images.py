@@ -25,7 +25,7 @@ from hub.services.store import Store, join
 OTA_FILE_ID = 0x0BEEF11E
 _HDR = 56  # the OTA header's fixed part
 _DIR = "han_img"  # under the hub's data directory
-_KEEP = ("staging.bin", "transfer.json", "index.json")
+_KEEP = ("staging.bin", "transfer.json", "index.json", "ota.json")  # ota.json: hub.services.ota_server
 
 
 def image_key(mfr, itype):

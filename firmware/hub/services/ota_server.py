@@ -6,9 +6,19 @@ Image Block Request -> Image Block Response read from the file at the offset
 asked (at most _MAX_DATA bytes: one APS frame), through one preallocated buffer
 and one open file; Upgrade End SUCCESS -> Upgrade End Response "upgrade now",
 alert 0x8F8A; any other status (the device refused the image: bad signature,
-not its own) -> Default Response, alert 0x8F89. Per-device progress is kept
-in RAM for `han.ota.status` (a reboot forgets it; the device resumes at its
-offset anyway).
+not its own) -> Default Response, alert 0x8F89.
+
+Per-device progress (`han.ota.status`) is kept in `han_img/ota.json`, written
+atomically (hub.services.store): when an image is offered, when the first block
+goes, each time the offset crosses a multiple of _SAVE_EVERY bytes (after a power
+cut the offset shown may lag the device's by less than that; the device resumes
+at its own offset, which the next block brings back) and at the outcome. An
+outcome is reported once: it is saved unreported, alerted, then saved reported;
+an Upgrade End repeated for an outcome already reported (the device did not hear
+our answer: lost, or the hub restarted) is answered again without a new alert,
+and one saved but not yet reported (a cut in between) is alerted when this
+server next loads. A device whose query matched no image is remembered in RAM
+only (`last_query`), so an engineer sees what it asked for.
 """
 
 import struct
@@ -18,6 +28,7 @@ from micropython import const
 
 from hub.codecs import zcl
 from hub.events import alert
+from hub.services.han_images import image_key
 
 SE_PROFILE = const(0x0109)
 OTA = const(0x0019)
@@ -35,8 +46,9 @@ _FC = zcl.FC_CLUSTER | zcl.FC_TO_CLIENT | zcl.FC_NO_DEFAULT_RSP
 ZIGBEE_EPOCH = 946684800
 STATUS_NAMES = {0x00: "success", 0x95: "abort", 0x96: "invalid_image", 0x97: "wait_for_data",
                 0x98: "no_image_available", 0x99: "require_more_image"}
-# Progress entry: [image key, version, offset, size, state, status]
-KEY, VERSION, OFFSET, SIZE, STATE, STATUS = 0, 1, 2, 3, 4, 5
+_SAVE_EVERY = const(4096)
+# Progress entry: [image key, version, offset, size, state, status, outcome reported]
+KEY, VERSION, OFFSET, SIZE, STATE, STATUS, REPORTED = 0, 1, 2, 3, 4, 5, 6
 
 
 class OtaServer:
@@ -47,11 +59,20 @@ class OtaServer:
         self.clock = clock
         self.bus = bus
         self.log = log
-        self.progress = {}  # eui -> progress entry
+        self.store = images.store
+        p = self.store.load("ota", {})
+        self.progress = {e: v for e, v in p.items() if type(v) is list and len(v) == 7}  # eui -> entry
+        self.queries = {}  # eui -> (manufacturer, image type, version) of a query that matched no image
         self.buf = bytearray(17 + _MAX_DATA)
         self._file = None  # (path, open file) of the image last served
         self.blocks = 0
         han.receivers[(SE_PROFILE, OTA)] = self.frame
+        for e, pr in self.progress.items():
+            if pr[STATE] in ("success", "failed") and not pr[REPORTED]:
+                self._report(e, pr)  # a cut between saving an outcome and reporting it
+
+    def _save(self):
+        self.store.save("ota", self.progress)
 
     def status(self, eui=None):
         """han.ota.status's result: every device's progress, or one device's."""
@@ -64,6 +85,14 @@ class OtaServer:
                     d["status"] = p[STATUS]
                     d["status_name"] = STATUS_NAMES.get(p[STATUS], "0x%02X" % p[STATUS])
                 out.append(d)
+        for e, q in self.queries.items():
+            if eui is None or e == eui:
+                d = [x for x in out if x["eui64"] == e]
+                d = d[0] if d else {"eui64": e, "state": "no_image"}
+                d["last_query"] = {"manufacturer": q[0], "image_type": q[1], "version": q[2],
+                                   "answer": "no_image_available"}
+                if d not in out:
+                    out.append(d)
         return {"devices": out, "blocks_served": self.blocks}
 
     async def notify(self, node):
@@ -108,11 +137,15 @@ class OtaServer:
         _fc, mfr, itype, cur = struct.unpack_from("<BHHI", p, off)
         img = self.images.find(mfr, itype)
         if img is None or img[0] <= cur:
+            self.queries[eui] = (mfr, itype, cur)
             return bytearray(zcl.encode_header(_FC, 0, _QUERY_RSP) + bytes((_NO_IMAGE,)))
+        self.queries.pop(eui, None)
         ver, size, _path = img
         pr = self.progress.get(eui)
-        if pr is None or pr[VERSION] != ver or pr[STATE] != "downloading":
-            self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, size, "offered", None]
+        # The same image again: a resumed download, or a repeated Upgrade End to come (a failure is retried).
+        if pr is None or pr[VERSION] != ver or pr[KEY] != image_key(mfr, itype) or pr[STATE] == "failed":
+            self.progress[eui] = [image_key(mfr, itype), ver, 0, size, "offered", None, False]
+            self._save()
         return bytearray(zcl.encode_header(_FC, 0, _QUERY_RSP) + struct.pack("<BHHII", 0, mfr, itype, ver, size))
 
     def _block(self, eui, p, off):
@@ -133,9 +166,14 @@ class OtaServer:
         self.blocks += 1
         pr = self.progress.get(eui)
         if pr is None or pr[VERSION] != ver:
-            pr = self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, img[1], "downloading", None]
-        pr[STATE] = "downloading"
-        pr[OFFSET] = max(pr[OFFSET], start + n)
+            pr = self.progress[eui] = [image_key(mfr, itype), ver, 0, img[1], "offered", None, False]
+        end = start + n
+        if pr[STATE] != "downloading" or end // _SAVE_EVERY != pr[OFFSET] // _SAVE_EVERY:
+            pr[STATE] = "downloading"
+            pr[OFFSET] = max(pr[OFFSET], end)
+            self._save()
+        else:
+            pr[OFFSET] = max(pr[OFFSET], end)
         return memoryview(buf)[:17 + n]
 
     def _open(self, path):
@@ -154,20 +192,34 @@ class OtaServer:
         status, mfr, itype, ver = struct.unpack_from("<BHHI", p, h.size)
         pr = self.progress.get(eui)
         if pr is None or pr[VERSION] != ver:
-            pr = self.progress[eui] = ["%04X%04X" % (mfr, itype), ver, 0, 0, None, None]
-        pr[STATUS] = status
-        d = {"eui64": eui, "manufacturer": mfr, "image_type": itype, "version": ver}
+            pr = self.progress[eui] = [image_key(mfr, itype), ver, 0, 0, None, None, False]
         self._close()
+        again = pr[STATUS] == status and pr[REPORTED] and pr[STATE] in ("success", "failed")
+        if not again:  # a new outcome: saved unreported, reported, saved reported
+            pr[STATUS] = status
+            pr[STATE] = "failed" if status else "success"
+            if not status:
+                pr[OFFSET] = max(pr[OFFSET], pr[SIZE])
+            pr[REPORTED] = False
+            self._save()
+            self._report(eui, pr)
         if status == 0:
-            pr[STATE] = "success"
-            pr[OFFSET] = max(pr[OFFSET], pr[SIZE])
-            alert(self.bus, 0x8F8A, "han_ota_transfer_succeeded", d)
             now = self.clock.utc() - ZIGBEE_EPOCH
             return bytearray(zcl.encode_header(_FC, 0, _END_RSP) + struct.pack("<HHIII", mfr, itype, ver, now, 0))
-        pr[STATE] = "failed"
-        d["status"] = status
-        d["reason"] = STATUS_NAMES.get(status, "0x%02X" % status)
-        alert(self.bus, 0x8F89, "han_ota_transfer_failed", d)
         if h.fc & zcl.FC_NO_DEFAULT_RSP:
             return None
         return self._default(h, zcl.SUCCESS)
+
+    def _report(self, eui, pr):
+        """Alert the outcome in `pr` (0x8F8A / 0x8F89) for the image it names, then save it as reported."""
+        d = {"eui64": eui, "manufacturer": int(pr[KEY][:4], 16), "image_type": int(pr[KEY][4:], 16),
+             "version": pr[VERSION]}
+        st = pr[STATUS]
+        if st == 0:
+            alert(self.bus, 0x8F8A, "han_ota_transfer_succeeded", d)
+        else:
+            d["status"] = st
+            d["reason"] = STATUS_NAMES.get(st, "0x%02X" % st)
+            alert(self.bus, 0x8F89, "han_ota_transfer_failed", d)
+        pr[REPORTED] = True
+        self._save()

@@ -20,7 +20,13 @@ Accepted: Upgrade End SUCCESS; the server's Upgrade End Response says when to sw
 at that (simulated) time the device's running version becomes the image's.
 
 A sleepy device only moves while awake: its model calls `step(budget_s)` on each wake.
-A transfer interrupted (no answer, device restart of the task) resumes at its offset.
+A transfer interrupted (no answer, device restart of the task) resumes at its offset:
+an always-on device tries again `retries` times, `retry_s` (simulated) apart, as a
+meter does when its server goes quiet; `starts` lists the offset each fetch began at.
+
+`query_as` (manufacturer code, image type) makes the device ask for another device's
+image while checking the header against its own identity: a misconfigured device,
+to test how a server handles a refusal of an image the device was offered anyway.
 """
 
 from __future__ import annotations
@@ -52,11 +58,18 @@ class OtaClient:
     """One device's OTA client state (see the module docstring)."""
 
     def __init__(self, device: HanDevice, trusted_key: ec.EllipticCurvePublicKey, *,
-                 block_size: int = 48, expect_hash: str | None = None) -> None:
+                 block_size: int = 48, expect_hash: str | None = None, retries: int = 20,
+                 retry_s: float = 2.0) -> None:
         self.device = device
         self.trusted_key = trusted_key
         self.block_size = block_size
         self.expect_hash = expect_hash
+        self.retries = retries
+        self.retry_s = retry_s
+        self.query_as: tuple[int, int] | None = None
+        self.starts: list[int] = []  # the offset each fetch began at
+        self.blocks_asked = 0
+        self._running: asyncio.Task[bool] | None = None
         self.offered: tuple[int, int] | None = None  # (file version, size)
         self.data = bytearray()
         self.status = UpgradeStatus.Normal
@@ -88,23 +101,22 @@ class OtaClient:
 
     async def _image_notify(self, frame: zcl.Frame, msg: Received) -> None:
         self.notified.set()
-        if not self.device.sleepy:
-            self.device.spawn(self.run())
+        if not self.device.sleepy and (self._running is None or self._running.done()):
+            self._running = self.device.spawn(self.run())
 
     # -- the transfer ---------------------------------------------------------------
     async def query(self) -> bool:
         """Query Next Image; True when an image is offered (the download may then start)."""
         ident = self.device.identity
+        asked = self.query_as or (ident.manufacturer_code, ident.image_type)
         rsp = await self.device.exchange(OTA, zcl.command(
             Ota, "query_next_image", self.device.next_tsn(), field_control=0,
-            manufacturer_code=ident.manufacturer_code, image_type=ident.image_type,
-            current_file_version=ident.file_version))
+            manufacturer_code=asked[0], image_type=asked[1], current_file_version=ident.file_version))
         self.notified.clear()
         if rsp.name != "query_next_image_response" or rsp.args.status != Status.SUCCESS:
             return False
         offer = (int(rsp.args.file_version), int(rsp.args.image_size))
-        if (int(rsp.args.manufacturer_code), int(rsp.args.image_type)) != (
-                ident.manufacturer_code, ident.image_type):
+        if (int(rsp.args.manufacturer_code), int(rsp.args.image_type)) != asked:
             await self._refuse("offered an image for another device "
                                f"({int(rsp.args.manufacturer_code):#06x}/{int(rsp.args.image_type):#06x})",
                                offer[0])
@@ -122,16 +134,18 @@ class OtaClient:
         deadline = None if budget_s is None else clock.now() + budget_s
         ident = self.device.identity
         version, size = self.offered
+        asked = self.query_as or (ident.manufacturer_code, ident.image_type)
         blocks = 0
+        self.starts.append(len(self.data))
         while len(self.data) < size:
             if deadline is not None and clock.now() >= deadline:
                 return False
             if max_blocks is not None and blocks >= max_blocks:
                 return False
+            self.blocks_asked += 1
             rsp = await self.device.exchange(OTA, zcl.command(
                 Ota, "image_block", self.device.next_tsn(), field_control=0,
-                manufacturer_code=ident.manufacturer_code, image_type=ident.image_type,
-                file_version=version, file_offset=len(self.data),
+                manufacturer_code=asked[0], image_type=asked[1], file_version=version, file_offset=len(self.data),
                 maximum_data_size=min(self.block_size, size - len(self.data))))
             status = rsp.args.status if rsp.name in ("image_block_response", "Default_Response") else None
             if status == Status.WAIT_FOR_DATA:
@@ -249,10 +263,20 @@ class OtaClient:
                    f"(image hash {self.accepted_hash})")
 
     async def run(self) -> bool:
-        """Query, download, check, install (an always-on device); True when it upgraded."""
-        if not await self.query():
-            return False
-        return await self.fetch() and await self.finish()
+        """Query, download, check, install (an always-on device); True when it upgraded.
+        A request that gets no answer (the server restarted, the link went) is tried again
+        from the top, up to `retries` times: the download resumes at the offset held."""
+        for attempt in range(self.retries + 1):
+            try:
+                if not await self.query():
+                    return False
+                return await self.fetch() and await self.finish()
+            except (TimeoutError, ConnectionError) as exc:
+                if attempt == self.retries:
+                    raise
+                self.device.note(f"OTA: {exc!r}; again in {self.retry_s} s at offset {len(self.data)}")
+                await self.device.clock.sleep(self.retry_s)
+        return False
 
     async def step(self, budget_s: float, max_blocks: int | None = None) -> None:
         """A sleepy device's share of the work while it is awake (call once per wake)."""

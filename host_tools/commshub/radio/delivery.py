@@ -11,7 +11,10 @@ passes.
 The sender's `messageSentHandler` says SUCCESS when the first hop was
 MAC-acked (no APS_OPTION_RETRY) or when the APS ack came back (with it:
 up to `aps_retries` retransmissions, `aps_ack_wait_s` apart), else
-DELIVERY_FAILED. Receivers drop APS duplicates (same source and APS counter).
+DELIVERY_FAILED. Receivers drop APS duplicates (same source and APS counter) for
+DUPLICATE_LIFETIME_S of air time, as a stack's duplicate rejection table does
+(apsDuplicateEntryLifetime): a sender whose NCP restarted counts from 1 again and
+must be heard.
 Broadcasts reach rx-on-when-idle nodes (0xFFFF, 0xFFFD) or routers (0xFFFC),
 never sleepy children; a broadcast is repeated up to `broadcast_retries`
 times while an rx-on neighbour has not heard it (passive acks).
@@ -39,6 +42,7 @@ MAX_PAYLOAD = 82  # EmberZNet's maximum APS payload with NWK security, no fragme
 PASSIVE_ACK_S = 0.5
 BROADCAST_JITTER_S = 0.064
 SEEN_PER_NODE = 64
+DUPLICATE_LIFETIME_S = 8.0
 MGMT_PERMIT_JOINING_REQ = 0x0036  # ZDO: routers open or close joining themselves
 
 
@@ -158,12 +162,13 @@ def _deliver(air: VirtualAir, src: VirtualNcp, dst: VirtualNcp, aps: t.EmberApsF
         air.emit("lost", src=src, dst=dst, aps=aps_of(aps), payload=payload,
                  status="dropped: the sender is no longer on the network (no key)")
         return False
-    seen: collections.deque[tuple[t.EUI64, int, int]] = dst.ram.setdefault(
+    seen: collections.deque[tuple[tuple[t.EUI64, int, int], float]] = dst.ram.setdefault(
         "seen", collections.deque(maxlen=SEEN_PER_NODE))
     tag = (src.eui64, int(aps.sequence), int(kind == t.EmberIncomingMessageType.INCOMING_BROADCAST))
-    if tag in seen:
+    now = air.now()
+    if any(s == tag and now - at < DUPLICATE_LIFETIME_S for s, at in seen):
         return True  # an APS duplicate: acked again, not passed up
-    seen.append(tag)
+    seen.append((tag, now))
     _stack_receives(air, dst, aps, payload)
     loss = air.link(last, dst).loss
     air.emit("delivered", src=src, dst=dst, aps=aps_of(aps), payload=payload,
