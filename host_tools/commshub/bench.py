@@ -217,7 +217,7 @@ def radio_report(r: dict) -> list[str]:
 
 
 def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], command: str,
-                 images: dict | None = None, radio: dict | None = None) -> None:
+                 images: dict | None = None, radio: dict | None = None, ota: dict | None = None) -> None:
     L = [
         "# Benchmarks",
         "",
@@ -275,6 +275,10 @@ def write_report(out: str, runs: list[dict], floors: dict, notes: list[str], com
         L += report(images)
     if radio:
         L += radio_report(radio)
+    if ota:
+        from .bench_ota import report as ota_report
+
+        L += ota_report(ota)
     with open(out, "w") as f:
         f.write("\n".join(L))
 
@@ -304,9 +308,13 @@ def run(out: str, boards_to_run: list[str], pings: int, boots: int, command: str
             r = bench_board(boards_to_run[0], mq, pings, boots, log)
             r["broker"] = "Mosquitto"
             runs.append(r)
+        from . import bench_ota
+
+        log("benchmark: HAN device firmware over OTA (emulated hub, virtual air, emulated devices)")
+        ota = bench_ota.run(amqtt.url, log)
     from . import bench_radio
 
     log("benchmark: radio (virtual NCP and air)")
     radio = bench_radio.run(log)
-    write_report(out, runs, floors, notes, command, images, radio)
+    write_report(out, runs, floors, notes, command, images, radio, ota)
     log(f"wrote {out}")
