@@ -1,24 +1,32 @@
 """Wiring of the services for the HAN's devices (issue 5; docs/RADIO.md, "HAN services"),
 called by hub.radio_app once the radio stack exists.
 
-Every service is made on first use, and the commands' module is loaded with the
-first of its commands (each name is registered with a small trampoline): reads on
-the first han.read; the device images and the OTA server on the first frame on
-the OTA cluster or han.image / han.ota command, so a hub whose devices never
-upgrade never holds their code; the Gas Proxy Function on the first frame on
-Metering or Tunneling, han.gsme command or read of a GSME; the PPMID's passage to
-the ESME (hub.services.prepay) on the first frame on Prepayment.
+Every service is made on first use, and the commands' modules are loaded with
+each of their commands (each name is registered with a small trampoline) and
+dropped after it: a running HAN holds only the ASH/EZSP host, the network, the
+device log's joins and gate, and this. Reads come on the first han.read; the
+ZCL servers (Basic, Time) on the first request to them; the device images and
+the OTA server on the first frame on the OTA cluster or han.image / han.ota
+command, so a hub whose devices never upgrade never holds their code; the Gas
+Proxy Function on the first frame on Metering or Tunneling, han.gsme command or
+read of a GSME; the PPMID's passage to the ESME (hub.services.prepay) on the first
+frame on Prepayment.
 """
 
 from hub import forget
 from hub.services.logbuf import log
 
 SE_PROFILE = 0x0109
+HA_PROFILE = 0x0104
+BASIC = 0x0000
+TIME = 0x000A
 OTA = 0x0019
 METERING = 0x0702
 TUNNELING = 0x0704
 PREPAYMENT = 0x0705
 _GSME = 0  # device log type
+# The command modules: hub.control.<name> holds COMMANDS (name -> fn(svc, args, data)).
+_COMMAND_MODULES = ("han_commands", "han_device_commands")
 
 
 class HanDevices:
@@ -32,11 +40,16 @@ class HanDevices:
         self._images = None
         self._ota = None
         self._gpf = None
+        self._zcl = None
         self._prepay = None
-        han.receivers[(SE_PROFILE, OTA)] = self._ota_frame
-        han.receivers[(SE_PROFILE, METERING)] = self._gpf_frame
-        han.receivers[(SE_PROFILE, TUNNELING)] = self._gpf_frame
-        han.receivers[(SE_PROFILE, PREPAYMENT)] = self._prepay_frame
+        r = han.receivers
+        r[(SE_PROFILE, OTA)] = self._ota_frame
+        r[(SE_PROFILE, METERING)] = self._gpf_frame
+        r[(SE_PROFILE, TUNNELING)] = self._gpf_frame
+        r[(SE_PROFILE, PREPAYMENT)] = self._prepay_frame
+        for profile in (SE_PROFILE, HA_PROFILE):  # Smart Energy, and Home Automation for generic tools
+            r[(profile, BASIC)] = self._zcl_frame
+            r[(profile, TIME)] = self._zcl_frame
 
     def reads(self):
         if self._reads is None:
@@ -45,6 +58,17 @@ class HanDevices:
             self._reads = Reads(self.han, self.devlog)  # hooks the HAN's answers to the hub's requests
             self._reads.mirror = self
         return self._reads
+
+    def zcl(self):
+        if self._zcl is None:
+            from hub.services.zcl_servers import ZclServers
+
+            a = self.app
+            self._zcl = ZclServers(self.han, a.clock, a.system.fw_version, log)  # takes over the receivers
+        return self._zcl
+
+    def _zcl_frame(self, node, eui, aps, payload):
+        return self.zcl()._request(node, eui, aps, payload)
 
     def images(self):
         if self._images is None:
@@ -90,20 +114,26 @@ class HanDevices:
         """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""
         return self.gpf().read(entry, cluster, attrs) if entry[1] == _GSME else None
 
-    def command(self, name):
-        """The registry's handler for command `name` (its code loaded when it first runs)."""
+    def command(self, module, name):
+        """The registry's handler for command `name` of hub.control.`module`: the module is
+        loaded when the command comes and dropped after it (a Later keeps what it needs)."""
         def h(args, data):
-            from hub.control.han_device_commands import COMMANDS
-
-            return COMMANDS[name](self, args, data)
+            path = "hub.control." + module
+            try:
+                return __import__(path, None, None, ("COMMANDS",)).COMMANDS[name](self, args, data)
+            finally:
+                forget(path)
+                forget("hub.services.device_log_edit")
         return h
 
 
 def start(app, han, devlog):
-    from hub.control.han_device_commands import COMMANDS
-
+    """Make the HAN's device services and register every han.* command."""
     svc = HanDevices(app, han, devlog)
-    for name in COMMANDS:
-        app.reg.register(name, svc.command(name))
-    forget("hub.control.han_device_commands")  # back with the first command
+    for module in _COMMAND_MODULES:
+        path = "hub.control." + module
+        for name in __import__(path, None, None, ("COMMANDS",)).COMMANDS:
+            app.reg.register(name, svc.command(module, name))
+        forget(path)  # back with its first command
+    forget("hub.services.device_log_edit")
     return svc

@@ -3,12 +3,10 @@ the EZSP host, the HAN network and device log services, their commands and
 tasks. Kept out of hub.app so a board without a radio never loads any of it.
 """
 
-from hub.control import han_commands
 from hub.links.radio import RadioLink
 from hub.radio.ezsp import Ezsp
 from hub.services.device_log import DeviceLog
 from hub.services.han import Han
-from hub.services.zcl_servers import ZclServers
 from hub.services.logbuf import log
 
 
@@ -17,9 +15,7 @@ def start(app, streams):
     link = RadioLink(streams[0], streams[1], log)
     han = Han(Ezsp(link, log), app.store, app.config, app.bus, log, app.hub_id)
     devlog = DeviceLog(han, app.store, app.clock, app.bus, log)
-    han.zcl = ZclServers(han, app.clock, app.system.fw_version, log)
-    han_commands.install(app.reg, han, devlog)
-    from hub import han_devices  # issue 5: the services for the HAN's devices
+    from hub import han_devices  # the services for the HAN's devices and the han.* commands
 
     han_devices.start(app, han, devlog)
     app.system.links["radio"] = han.brief
@@ -28,4 +24,3 @@ def start(app, streams):
     app._task("han", han.run())
     app._task("han.devlog", devlog.run())
     return han
-
