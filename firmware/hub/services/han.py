@@ -1,17 +1,15 @@
 """HAN network service: the hub is coordinator and trust centre (docs/RADIO.md).
 
-Forms the network once (channel and PAN ID from config, Extended PAN ID = the
-hub's EUI-64, random network and trust-centre keys persisted before the NCP
-sees them), then resumes it with networkInit after every hub reboot and NCP
-reset. Joins are install-code only: the NCP admits a device only when the
-device log put a transient key for it (the trust-centre policy below).
+Brings the network up (hub.services.han_up: formed once, resumed after every
+hub reboot and NCP reset) and keeps it up. Joins are install-code only: the
+NCP admits a device only when the device log put a transient key for it (the
+trust-centre policy han_up sets).
 
 Other services send APS unicasts and broadcasts through here and register
 per-cluster receivers; messages from senders the gate (the device log) does
 not know are dropped before any service sees them.
 """
 
-import os
 import struct
 import time
 from binascii import hexlify, unhexlify
@@ -19,6 +17,7 @@ from binascii import hexlify, unhexlify
 import asyncio
 from micropython import const
 
+from hub import forget
 from hub.errors import HubError
 from hub.radio import ezsp_frame as ef
 
@@ -29,7 +28,6 @@ _CHILD_JOIN = const(0x0023)
 _INCOMING = const(0x0045)
 _SENT = const(0x003F)
 _SEND_BROADCAST = const(0x0036)
-_LEAVE_NETWORK = const(0x0020)
 _REMOVE_DEVICE = const(0x00A8)
 _AES_MMO_HASH = const(0x006F)
 _ADD_TRANSIENT_KEY = const(0x00AF)  # v8..v12
@@ -37,17 +35,9 @@ _IMPORT_TRANSIENT_KEY = const(0x0111)  # v13
 _CLEAR_TRANSIENT_KEYS = const(0x006B)
 _NETWORK_UP = const(0x90)
 _NETWORK_DOWN = const(0x91)
-_NOT_JOINED = const(0x93)
 _SE_PROFILE = const(0x0109)
 _EP = const(1)  # the hub's one endpoint
-# setInitialSecurityState: TRUST_CENTER_GLOBAL_LINK_KEY | HAVE_PRECONFIGURED_KEY | HAVE_NETWORK_KEY
-_SECURITY_BITMASK = const(0x0304)
-_TC_POLICY = const(0)  # TRUST_CENTER_POLICY
-_TC_DECISION = const(0x11)  # ALLOW_JOINS | JOINS_USE_INSTALL_CODE_KEY: nobody joins without a transient key
-_CONFIG_TRANSIENT_KEY_TIMEOUT = const(54)  # the hub removes keys itself when a join window closes
 _APS_OPTIONS = const(0x0140)  # RETRY | ENABLE_ROUTE_DISCOVERY
-SERVER_CLUSTERS = (0x0000, 0x000A, 0x0019, 0x0704)  # Basic, Time, OTA, Tunneling
-_T_UP_MS = const(10000)
 _T_SENT_MS = const(10000)
 BACKOFF_MS = (500, 1000, 2000, 5000, 10000)
 
@@ -130,7 +120,12 @@ class Han:
         while True:
             self._wake.clear()
             try:
-                await self._bring_up()
+                from hub.services import han_up  # only while starting: dropped after
+
+                try:
+                    await han_up.bring_up(self)
+                finally:
+                    forget("hub.services.han_up")
                 fails = 0
                 self.error = None
                 self.state = "up"
@@ -154,88 +149,11 @@ class Han:
         self._net.clear()
         self._wake.set()
 
-    async def _bring_up(self):
-        e = self.ezsp
-        self.state = "starting"
-        await e.start()
-        self.ncp_eui = eui_hex(await e.cmd(ef.GET_EUI64))
-        await self._status_cmd(ef.SET_CONFIGURATION_VALUE,
-                               struct.pack("<BH", _CONFIG_TRANSIENT_KEY_TIMEOUT, 0xFFFF), "config")
-        await self._status_cmd(ef.SET_POLICY, bytes((_TC_POLICY, _TC_DECISION)), "setPolicy")
-        n = len(SERVER_CLUSTERS)
-        ep = struct.pack("<BHHBBB", _EP, _SE_PROFILE, 0x0500, 0, n, 0) + struct.pack("<%dH" % n, *SERVER_CLUSTERS)
-        await self._status_cmd(ef.ADD_ENDPOINT, ep, "addEndpoint")
-        self._net.clear()
-        p = await e.cmd(ef.NETWORK_INIT, b"\x00\x00")
-        if p[0] == _NOT_JOINED:
-            await self._form()
-            self.formed += 1
-        elif p[0] == 0:
-            await self._wait_up()
-            if not await self._ours():
-                self.log.warn("han: the NCP held another network: leaving it")
-                await e.cmd(_LEAVE_NETWORK)
-                await asyncio.sleep_ms(500)
-                await self._form()
-                self.formed += 1
-            else:
-                self.resumed += 1
-        else:
-            raise HubError("radio_error", "networkInit status 0x%02X" % p[0])
-        self.log.info("han: up, channel %d pan 0x%04X, EZSP v%d (%s)"
-                      % (self.params[0], self.params[1], e.version, e.stack))
-
     async def _status_cmd(self, fid, params, what):
         p = await self.ezsp.cmd(fid, params)
         if p[0] != 0:
             raise HubError("radio_error", "%s status 0x%02X" % (what, p[0]))
         return p
-
-    async def _wait_up(self):
-        t0 = time.ticks_ms()
-        while not self._net.is_set():
-            if time.ticks_diff(time.ticks_ms(), t0) > _T_UP_MS:
-                raise HubError("radio_timeout", "network did not come up")
-            if not self.ezsp.up:
-                raise HubError("radio_reset", "radio lost while starting")
-            await asyncio.sleep_ms(20)
-
-    async def _ours(self):
-        p = await self.ezsp.cmd(ef.GET_NETWORK_PARAMETERS)
-        if p[0] != 0 or len(p) < 22:
-            return False
-        ext = eui_hex(p[2:10])
-        pan, ch = struct.unpack_from("<HxB", p, 10)
-        self.params = (ch, pan)
-        return ext == self.hub_id
-
-    def _keys(self):
-        # Generated and stored before the NCP ever sees them, so a power cut
-        # between the two cannot leave a network whose key the hub lost.
-        st = self.store.load("han", {})
-        if len(st.get("nwk_key", "")) != 32 or len(st.get("tc_key", "")) != 32:
-            st = {"nwk_key": hexlify(os.urandom(16)).decode(), "tc_key": hexlify(os.urandom(16)).decode()}
-            self.store.save("han", st)
-        return unhexlify(st["tc_key"]), unhexlify(st["nwk_key"])
-
-    def _choose(self):
-        ch = self.config["han.channel"]
-        pan = self.config["han.pan_id"]
-        if not pan:  # auto: stable per hub, from its EUI-64
-            pan = int(self.hub_id[-4:], 16) % 0xFFF0 + 1
-        return ch, pan
-
-    async def _form(self):
-        tc_key, nwk_key = self._keys()
-        sec = struct.pack("<H", _SECURITY_BITMASK) + tc_key + nwk_key + b"\x00" + bytes(8)
-        await self._status_cmd(ef.SET_INITIAL_SECURITY_STATE, sec, "setInitialSecurityState")
-        ch, pan = self._choose()
-        params = eui_bytes(self.hub_id) + struct.pack("<HBBBHBI", pan, 8, ch, 0, 0, 0, 1 << ch)
-        self._net.clear()
-        await self._status_cmd(ef.FORM_NETWORK, params, "formNetwork")
-        await self._wait_up()
-        self.params = (ch, pan)
-        self.log.info("han: formed network on channel %d, pan 0x%04X" % (ch, pan))
 
     # -- services' API ----------------------------------------------------------
 
