@@ -120,12 +120,7 @@ class Han:
         while True:
             self._wake.clear()
             try:
-                from hub.services import han_up  # only while starting: dropped after
-
-                try:
-                    await han_up.bring_up(self)
-                finally:
-                    forget("hub.services.han_up")
+                await self._bring_up()
                 fails = 0
                 self.error = None
                 self.state = "up"
@@ -143,6 +138,15 @@ class Han:
                 self.log.warn("han: %s" % self.error)
                 await asyncio.sleep_ms(BACKOFF_MS[min(fails, len(BACKOFF_MS) - 1)])
                 fails += 1
+
+    async def _bring_up(self):
+        # Its code only while starting (the name must not outlive this frame, or the code stays).
+        from hub.services.han_up import bring_up
+
+        try:
+            await bring_up(self)
+        finally:
+            forget("hub.services.han_up")
 
     def _down(self, why):
         self.error = why
