@@ -115,6 +115,25 @@ def test_start_negotiates_the_ncp_version():
     _run(go())
 
 
+def test_start_reads_the_stack_version_and_refuses_a_short_version_answer():
+    def answer(stack):
+        def a(ncp, frame):
+            if len(frame) == 4 and frame[2] == 0:
+                return [bytes((frame[0], 0x80, 0x00, 8, 2, 0x40, 0x74))]
+            return [bytes((frame[0], 0x80, 0x01, 0, 0, 8)) + stack]
+        return a
+
+    async def go():
+        for stack, want in ((b"\x02\x13\x6a", "6.10.1.3"), (b"\x02\xa0\x70", "7.0.10.0"), (b"\x02\x70", None)):
+            e, ncp, tasks = await _setup(8, answer(stack))
+            try:
+                assert await e.start() == 8 and e.stack == want
+            except HubError as err:
+                assert want is None and err.code == "bad_frame", err.code
+            _stop(tasks)
+    _run(go())
+
+
 def test_unsupported_version_is_a_structured_error():
     async def go():
         e, ncp, tasks = await _setup(7)

@@ -1,4 +1,4 @@
-"""EZSP host over a RadioLink (protocol-facts.md, "EZSP").
+"""EZSP host over a RadioLink (protocol-facts.md, "EZSP"; bellows ezsp/v4, v8).
 
 One command is outstanding at a time (an NCP answers in order and the UART
 protocol expects the host to wait): `cmd()` sends a frame and returns the
@@ -7,19 +7,63 @@ response's parameters, matched by sequence number; callbacks go to
 and negotiates the protocol version (v8 to v13). A timeout, an NCP reset or
 an ASH failure fails the pending command with a structured error and calls
 `on_down(reason)`; the owner then calls `start()` again.
+
+Frame headers:
+    legacy (v4 to v7, and the first `version` of every start-up):
+        seq | fc | id8 | params
+    extended (v8 and later):
+        seq | fc_lo | fc_hi | id_lo | id_hi | params
+fc (fc_lo): bit 7 response (NCP to host), bits 4..3 callback type (0 none,
+1 synchronous, 2 asynchronous), bit 2 callback pending, bit 1 truncated,
+bit 0 overflow. fc_hi carries the frame format version, 1. The frame ids
+are constants where they are used (no table of them is resident).
 """
 
+import struct
 import time
 
 import asyncio
 from micropython import const
 
 from hub.errors import HubError
-from hub.radio import ezsp_frame as ef
 
+_VERSION = const(0x0000)
+_INVALID_COMMAND = const(0x0058)
+_FC_CALLBACK_MASK = const(0x18)
+_FC_HI_FORMAT = const(0x01)
 _MIN_VERSION = const(8)
 _MAX_VERSION = const(13)
 _T_CMD_MS = const(5000)  # an NCP answers in milliseconds; past this the link is broken
+
+
+def encode(seq, frame_id, params=b"", legacy=False):
+    """A host-to-NCP command frame as bytes."""
+    n = len(params)
+    if legacy:
+        if frame_id > 0xFF:
+            raise HubError("bad_args", "legacy frame id is 8-bit")
+        out = bytearray(3 + n)
+        out[0] = seq & 0xFF
+        out[2] = frame_id
+        out[3:] = params
+    else:
+        out = bytearray(5 + n)
+        struct.pack_into("<BBBH", out, 0, seq & 0xFF, 0, _FC_HI_FORMAT, frame_id)
+        out[5:] = params
+    return bytes(out)
+
+
+def decode(frame, legacy=False):
+    """Split an NCP-to-host frame: (seq, is_callback, frame_id, params).
+
+    params is a memoryview into frame. Raises HubError("bad_frame") if the
+    frame is shorter than its header.
+    """
+    h = 3 if legacy else 5
+    if len(frame) < h:
+        raise HubError("bad_frame", "EZSP frame shorter than its header")
+    fid = frame[2] if legacy else frame[3] | (frame[4] << 8)
+    return frame[0], (frame[1] & _FC_CALLBACK_MASK) != 0, fid, memoryview(frame)[h:]
 
 
 class Ezsp:
@@ -53,20 +97,24 @@ class Ezsp:
         self.legacy = True
         await self.link.connect()
         self.up = True
-        p = await self.cmd(ef.VERSION, b"\x04")
+        p = await self.cmd(_VERSION, b"\x04")
         v = p[0] if len(p) else 0
         if not _MIN_VERSION <= v <= _MAX_VERSION:
             self.up = False
             raise HubError("radio_unsupported", "NCP speaks EZSP v%d; this hub supports v%d..v%d"
                            % (v, _MIN_VERSION, _MAX_VERSION))
         self.legacy = False
-        p = await self.cmd(ef.VERSION, bytes((v,)))
-        v2, _stype, sv = ef.parse_version(p)
+        p = await self.cmd(_VERSION, bytes((v,)))
+        if len(p) < 4:
+            self.up = False
+            raise HubError("bad_frame", "short version response")
+        # protocol version, stack type, stack version (nibbles: 0x6A10 is 6.10.1.0)
+        v2, sv = p[0], p[2] | (p[3] << 8)
         if v2 != v:
             self.up = False
             raise HubError("radio_error", "NCP changed its EZSP version (%d then %d)" % (v, v2))
         self.version = v
-        self.stack = ef.stack_version_str(sv)
+        self.stack = "%d.%d.%d.%d" % (sv >> 12, (sv >> 8) & 15, (sv >> 4) & 15, sv & 15)
         return v
 
     async def cmd(self, frame_id, params=b""):
@@ -81,7 +129,7 @@ class Ezsp:
             self._want = seq
             self._rsp = self._err = None
             self._done.clear()
-            self.link.send(ef.encode(seq, frame_id, params, self.legacy))
+            self.link.send(encode(seq, frame_id, params, self.legacy))
             self.commands += 1
             self._deadline = time.ticks_add(time.ticks_ms(), _T_CMD_MS)
             asyncio.create_task(self._watch(seq))
@@ -89,7 +137,7 @@ class Ezsp:
             if self._err is not None:
                 raise self._err
             fid, p = self._rsp
-            if fid == ef.INVALID_COMMAND and frame_id != ef.INVALID_COMMAND:
+            if fid == _INVALID_COMMAND and frame_id != _INVALID_COMMAND:
                 raise HubError("radio_error", "NCP refused command 0x%04X (status %d)"
                                % (frame_id, p[0] if len(p) else -1))
             return p
@@ -110,7 +158,7 @@ class Ezsp:
 
     def _frame(self, data):
         try:
-            seq, is_cb, fid, p = ef.decode(data, self.legacy)
+            seq, is_cb, fid, p = decode(data, self.legacy)
         except HubError:
             self.dropped += 1
             return

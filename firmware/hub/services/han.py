@@ -19,9 +19,10 @@ from micropython import const
 
 from hub import forget
 from hub.errors import HubError
-from hub.radio import ezsp_frame as ef
 
 # EZSP ids and values used here (bellows.types names).
+_PERMIT_JOINING = const(0x0022)
+_SEND_UNICAST = const(0x0034)
 _STACK_STATUS = const(0x0019)
 _TC_JOIN = const(0x0024)
 _CHILD_JOIN = const(0x0023)
@@ -168,7 +169,7 @@ class Han:
     async def permit_joining(self, seconds):
         """Open joining for `seconds` (0 closes, 255 = until closed)."""
         self._need_up()
-        await self._status_cmd(ef.PERMIT_JOINING, bytes((seconds,)), "permitJoining")
+        await self._status_cmd(_PERMIT_JOINING, bytes((seconds,)), "permitJoining")
 
     async def install_key(self, eui, code_crc):
         """Transient link key for EUI hex `eui` from its install code + CRC (18 bytes)."""
@@ -200,7 +201,7 @@ class Han:
         tag = self._next_tag()
         params = struct.pack("<BH", 0, node) + aps_frame(profile, cluster, src_ep, dst_ep) + \
             bytes((tag, len(payload))) + payload
-        return await self._send(ef.SEND_UNICAST, params, tag, wait)
+        return await self._send(_SEND_UNICAST, params, tag, wait)
 
     async def broadcast(self, cluster, payload, dest=0xFFFF, profile=_SE_PROFILE, src_ep=_EP, dst_ep=0xFF,
                         radius=0):

@@ -16,10 +16,18 @@ import asyncio
 from micropython import const
 
 from hub.errors import HubError
-from hub.radio import ezsp_frame as ef
 from hub.services.han import eui_bytes, eui_hex
 
+# EZSP ids (bellows.types names).
+_ADD_ENDPOINT = const(0x0002)
+_NETWORK_INIT = const(0x0017)
+_FORM_NETWORK = const(0x001E)
 _LEAVE_NETWORK = const(0x0020)
+_GET_EUI64 = const(0x0026)
+_GET_NETWORK_PARAMETERS = const(0x0028)
+_SET_CONFIGURATION_VALUE = const(0x0053)
+_SET_POLICY = const(0x0055)
+_SET_INITIAL_SECURITY_STATE = const(0x0068)
 _NOT_JOINED = const(0x93)
 _SE_PROFILE = const(0x0109)
 _EP = const(1)  # the hub's one endpoint
@@ -37,15 +45,15 @@ async def bring_up(han):
     e = han.ezsp
     han.state = "starting"
     await e.start()
-    han.ncp_eui = eui_hex(await e.cmd(ef.GET_EUI64))
-    await han._status_cmd(ef.SET_CONFIGURATION_VALUE,
+    han.ncp_eui = eui_hex(await e.cmd(_GET_EUI64))
+    await han._status_cmd(_SET_CONFIGURATION_VALUE,
                           struct.pack("<BH", _CONFIG_TRANSIENT_KEY_TIMEOUT, 0xFFFF), "config")
-    await han._status_cmd(ef.SET_POLICY, bytes((_TC_POLICY, _TC_DECISION)), "setPolicy")
+    await han._status_cmd(_SET_POLICY, bytes((_TC_POLICY, _TC_DECISION)), "setPolicy")
     n = len(SERVER_CLUSTERS)
     ep = struct.pack("<BHHBBB", _EP, _SE_PROFILE, 0x0500, 0, n, 0) + struct.pack("<%dH" % n, *SERVER_CLUSTERS)
-    await han._status_cmd(ef.ADD_ENDPOINT, ep, "addEndpoint")
+    await han._status_cmd(_ADD_ENDPOINT, ep, "addEndpoint")
     han._net.clear()
-    p = await e.cmd(ef.NETWORK_INIT, b"\x00\x00")
+    p = await e.cmd(_NETWORK_INIT, b"\x00\x00")
     if p[0] == _NOT_JOINED:
         await _form(han)
         han.formed += 1
@@ -76,7 +84,7 @@ async def _wait_up(han):
 
 
 async def _ours(han):
-    p = await han.ezsp.cmd(ef.GET_NETWORK_PARAMETERS)
+    p = await han.ezsp.cmd(_GET_NETWORK_PARAMETERS)
     if p[0] != 0 or len(p) < 22:
         return False
     ext = eui_hex(p[2:10])
@@ -106,11 +114,11 @@ def _choose(han):
 async def _form(han):
     tc_key, nwk_key = _keys(han)
     sec = struct.pack("<H", _SECURITY_BITMASK) + tc_key + nwk_key + b"\x00" + bytes(8)
-    await han._status_cmd(ef.SET_INITIAL_SECURITY_STATE, sec, "setInitialSecurityState")
+    await han._status_cmd(_SET_INITIAL_SECURITY_STATE, sec, "setInitialSecurityState")
     ch, pan = _choose(han)
     params = eui_bytes(han.hub_id) + struct.pack("<HBBBHBI", pan, 8, ch, 0, 0, 0, 1 << ch)
     han._net.clear()
-    await han._status_cmd(ef.FORM_NETWORK, params, "formNetwork")
+    await han._status_cmd(_FORM_NETWORK, params, "formNetwork")
     await _wait_up(han)
     han.params = (ch, pan)
     han.log.info("han: formed network on channel %d, pan 0x%04X" % (ch, pan))
