@@ -10,13 +10,36 @@ from binascii import unhexlify
 
 from hub.control.registry import only
 from hub.errors import bad_args
-from hub.services import device_log_edit as edit
+
+
+def _edit():
+    # Loaded with the commands that change or show the log (not with han.status) and dropped after them.
+    from hub.services import device_log_edit
+
+    return device_log_edit
 
 
 def status(svc, args, data):
     only(args)
     dl = svc.devlog
-    d = svc.han.status()
+    h = svc.han
+    e = h.ezsp
+    link = e.link
+    ash = link.ash
+    dec = ash.dec
+    d = {"state": h.state, "ezsp": e.version, "stack": e.stack, "ncp_eui64": h.ncp_eui,
+         "ext_pan_id": h.hub_id, "formed": h.formed, "resumed": h.resumed,
+         "restarts": h.restarts, "commands": e.commands, "timeouts": e.timeouts,
+         "rx": h.rx, "rx_dropped": h.rx_dropped, "tx": h.tx, "tx_failed": h.tx_failed,
+         # the ASH link's counters
+         "ash": ("idle", "connecting", "connected", "failed")[ash.state],
+         "ash_tx": link.tx_frames, "ash_rx": link.rx_frames, "ash_frames": dec.frames,
+         "ash_faults": dec.faults, "ncp_resets": link.resets, "ash_failures": link.failures,
+         "t_ack_ms": ash.t_ack}
+    if h.params:
+        d["channel"], d["pan_id"] = h.params
+    if h.error:
+        d["error"] = h.error
     d["devices"] = len(dl.devices)
     d["joined"] = sum(1 for e in dl.devices if e[5])
     d["refused"] = dl.refused
@@ -26,7 +49,7 @@ def status(svc, args, data):
 
 def log_read(svc, args, data):
     only(args)
-    return edit.read(svc.devlog)
+    return _edit().read(svc.devlog)
 
 
 def log_add(svc, args, data):
@@ -34,17 +57,17 @@ def log_add(svc, args, data):
     for k in ("eui64", "type", "install_code"):
         if k not in args:
             raise bad_args("missing %s" % k)
-    return edit.add(svc.devlog, args["eui64"], args["type"], args["install_code"], args.get("join_s", 3600))
+    return _edit().add(svc.devlog, args["eui64"], args["type"], args["install_code"], args.get("join_s", 3600))
 
 
 def log_remove(svc, args, data):
     only(args, "eui64")
-    return edit.remove(svc.devlog, args.get("eui64"))
+    return _edit().remove(svc.devlog, args.get("eui64"))
 
 
 def devices(svc, args, data):
     only(args)
-    return edit.joined(svc.devlog)
+    return _edit().joined(svc.devlog)
 
 
 def send(svc, args, data):
@@ -56,7 +79,7 @@ def send(svc, args, data):
             payload = unhexlify(args["payload"])
         except Exception:
             raise bad_args("payload must be hex")
-    return edit.send(svc.devlog, args.get("eui64"), args.get("cluster"), payload, args.get("profile", 0x0109),
+    return _edit().send(svc.devlog, args.get("eui64"), args.get("cluster"), payload, args.get("profile", 0x0109),
                      args.get("src_ep", 1), args.get("dst_ep", 1))
 
 

@@ -39,14 +39,6 @@ class RadioLink:
     def connected(self):
         return self.ash.state == ah.CONNECTED
 
-    def status(self):
-        """Counters of the ASH link (the `status` result's radio part)."""
-        d = self.ash.dec
-        return {"ash": ("idle", "connecting", "connected", "failed")[self.ash.state],
-                "ash_tx": self.tx_frames, "ash_rx": self.rx_frames, "ash_frames": d.frames,
-                "ash_faults": d.faults, "ncp_resets": self.resets, "ash_failures": self.failures,
-                "t_ack_ms": self.ash.t_ack}
-
     async def connect(self):
         """RST until RSTACK; returns the NCP's reset code or raises HubError."""
         self._up.clear()

@@ -5,7 +5,7 @@ hub reboot and NCP reset) and keeps it up. Joins are install-code only: the
 NCP admits a device only when the device log put a transient key for it (the
 trust-centre policy han_up sets).
 
-Other services send APS unicasts and broadcasts through here and register
+Other services send APS unicasts through here and register
 per-cluster receivers; messages from senders the gate (the device log) does
 not know are dropped before any service sees them.
 """
@@ -28,7 +28,6 @@ _TC_JOIN = const(0x0024)
 _CHILD_JOIN = const(0x0023)
 _INCOMING = const(0x0045)
 _SENT = const(0x003F)
-_SEND_BROADCAST = const(0x0036)
 _REMOVE_DEVICE = const(0x00A8)
 _AES_MMO_HASH = const(0x006F)
 _ADD_TRANSIENT_KEY = const(0x00AF)  # v8..v12
@@ -91,20 +90,6 @@ class Han:
         self.on_up = None  # fn(): after the network came up (re-install keys)
 
     # -- status ---------------------------------------------------------------
-
-    def status(self):
-        """The HAN part of `status` and `han.status`."""
-        e = self.ezsp
-        d = {"state": self.state, "ezsp": e.version, "stack": e.stack, "ncp_eui64": self.ncp_eui,
-             "ext_pan_id": self.hub_id, "formed": self.formed, "resumed": self.resumed,
-             "restarts": self.restarts, "commands": e.commands, "timeouts": e.timeouts,
-             "rx": self.rx, "rx_dropped": self.rx_dropped, "tx": self.tx, "tx_failed": self.tx_failed}
-        if self.params:
-            d["channel"], d["pan_id"] = self.params
-        if self.error:
-            d["error"] = self.error
-        d.update(e.link.status())
-        return d
 
     def brief(self):
         """The radio's line in `status` (and the MQTT status)."""
@@ -202,15 +187,6 @@ class Han:
         params = struct.pack("<BH", 0, node) + aps_frame(profile, cluster, src_ep, dst_ep) + \
             bytes((tag, len(payload))) + payload
         return await self._send(_SEND_UNICAST, params, tag, wait)
-
-    async def broadcast(self, cluster, payload, dest=0xFFFF, profile=_SE_PROFILE, src_ep=_EP, dst_ep=0xFF,
-                        radius=0):
-        """Send an APS broadcast (0xFFFF all, 0xFFFD awake, 0xFFFC routers)."""
-        self._need_up()
-        tag = self._next_tag()
-        params = struct.pack("<H", dest) + aps_frame(profile, cluster, src_ep, dst_ep) + \
-            bytes((radius, tag, len(payload))) + payload
-        return await self._send(_SEND_BROADCAST, params, tag, False)
 
     def _next_tag(self):
         self._tag = (self._tag + 1) & 0xFF
