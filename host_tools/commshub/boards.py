@@ -55,6 +55,15 @@ class Board:
         return self.raw.get("mpy_arch")
 
     @property
+    def mpy_opt(self) -> int:
+        """mpy-cross -O level for this board (host-only `host.mpy_opt`, default 0).
+
+        3 drops source line numbers from the bytecode (about 6 % of the code's
+        heap; tracebacks then name the module and function, line 1): for boards
+        whose heap is tight."""
+        return int(self.host.get("mpy_opt", 0))
+
+    @property
     def platform(self) -> str:
         return self.raw["platform"]
 

