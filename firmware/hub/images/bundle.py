@@ -15,7 +15,7 @@ import hashlib
 import binascii
 
 from hub.errors import HubError
-from hub.codecs import dumps, loads
+from hub.codecs import loads
 
 MAGIC = b"CHAB"
 FORMAT = 1
@@ -158,7 +158,7 @@ def read_manifest(f, mi_offset, mi_length):
 
 
 def _stream(f, size, buf, h, out=None):
-    """Feed the next `size` bytes of f to hash `h` (and `out`); bad_format if short."""
+    """Feed the next `size` bytes of f to hash `h` (if any) and `out`; bad_format if short."""
     mv = memoryview(buf)
     cap = len(buf)
     while size > 0:
@@ -166,7 +166,8 @@ def _stream(f, size, buf, h, out=None):
         if not got:
             raise _bad("image truncated")
         chunk = mv if got == cap else mv[:got]  # no slice object for full chunks
-        h.update(chunk)
+        if h is not None:
+            h.update(chunk)
         if out is not None:
             out.write(chunk)
         size -= got
@@ -283,10 +284,13 @@ def unpack(f, mi_offset, mi_length, dest, buf):
                 pass
             raise
         rename(tmp, final)
+    # The manifest's own bytes, copied through buf: serialising the parsed
+    # one would take it twice over in one piece of heap (verify mode's peak).
     final = dest + "/" + MANIFEST
     tmp = final + PART
-    with open(tmp, "w") as out:
-        out.write(dumps(m))
+    f.seek(mi_offset + PREFIX)
+    with open(tmp, "wb") as out:
+        _stream(f, off - mi_offset - PREFIX, buf, None, out)
     rename(tmp, final)
     return m
 

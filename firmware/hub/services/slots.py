@@ -13,8 +13,9 @@ one), hand over boot events, and describe what each slot holds.
 Every write is temp + rename (Store), the same temp name boot.py uses. A
 slot holds a complete image when it has `manifest.json` (unpack writes it
 last); `image.json` beside it ({"hash", "version", "min_version"}, written
-after the manifest) names the image by its MI hash. The factory slot has no
-image.json: its hash is unknown (null).
+after the manifest) names the image by its MI hash. The factory image's has
+"hash": null (unknown); a slot without one has its version read from the
+manifest, which costs the whole parsed file list on the heap for a moment.
 """
 
 import json
