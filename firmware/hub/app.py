@@ -60,6 +60,13 @@ class App:
         self.clock = Clock(self.store, hal.rtc, bus)
         self.config = Config(self.store, {"mqtt.url": hal.mqtt_url()}, bus, log)
         log.set_level(self.config["log.level"])
+        self._mqtt_cls = self._mqtt_rx = None
+        if self.config["mqtt.url"]:
+            try:
+                self._mqtt_code()
+            except MemoryError:
+                pass  # _start_mqtt says so
+
         for p in hal.problems:
             log.warn("hal: " + p)
         self.system = System(hal, self.store, self.clock, log, bus, self.hub_id)
@@ -76,17 +83,39 @@ class App:
         self.mqtt = None
         self.system.links["mqtt"] = lambda: {"state": "off", "broker": self.config["mqtt.url"]}
 
-    def _start_mqtt(self):
+    def _mqtt_code(self):
         # Loaded only when a broker is configured: it is a fifth of the heap.
-        if self.mqtt or not self.config["mqtt.url"]:
-            return
-        gc.collect()  # load its code into a clean heap, not between garbage
+        # At start it loads before any service or buffer exists, into a heap
+        # with no holes yet: its code and names (one of them may grow the qstr
+        # pool by a 4.5 KB piece) are the biggest pieces the hub ever asks for.
+        gc.collect()
         try:
             from hub.links.mqtt import MqttLink
         except ImportError as e:  # umqtt missing from /lib: serial still works
             log.error("mqtt: unavailable (%s)" % e)
+            return None
+        self._mqtt_cls = MqttLink
+        self._mqtt_rx = bytearray(2304)  # its receive buffer, for the same reason
+        return MqttLink
+
+    def _start_mqtt(self):
+        if self.mqtt or not self.config["mqtt.url"]:
             return
-        self.mqtt = MqttLink(self.hub_id, self.config, self.reg, self.bus, self.system, self.clock, log)
+        try:
+            cls = self._mqtt_cls or self._mqtt_code()
+            if cls is None:
+                return
+            self.mqtt = cls(self.hub_id, self.config, self.reg, self.bus, self.system, self.clock, log,
+                            self._mqtt_rx)
+        except MemoryError:
+            # Better a hub on serial alone than one that crash-loops at every start.
+            self.mqtt = self._mqtt_cls = self._mqtt_rx = None
+            for m in ("hub.links.mqtt", "umqtt.simple"):
+                hub.forget(m)
+            gc.collect()
+            log.error("mqtt: not enough heap to start it (%d free): serial only" % gc.mem_free())
+            return
+        self._mqtt_rx = None
         self.system.links["mqtt"] = self.mqtt.status
         self._task("mqtt", self.mqtt.run())
 

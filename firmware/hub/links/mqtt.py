@@ -50,7 +50,7 @@ _EVENTS = 8
 
 
 class MqttLink:
-    def __init__(self, hub_id, config, registry, bus, system, clock, log):
+    def __init__(self, hub_id, config, registry, bus, system, clock, log, rx=None):
         self.hub_id = hub_id
         self.config = config
         self.reg = registry
@@ -70,7 +70,8 @@ class MqttLink:
         self.tx_msgs = 0
         self.dups = 0
         self.last_rx = self.last_tx = 0
-        self.rx = memoryview(bytearray(2304))  # the receive buffer (see the module doc)
+        # The receive buffer (see the module doc): the app may allocate it early.
+        self.rx = memoryview(rx if rx is not None and len(rx) == 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
         self.direct = False  # True while _serve reads: a message is handled at once
         self.inbox = []  # (topic, msg) read nested in umqtt's subscribe()

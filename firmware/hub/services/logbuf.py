@@ -53,9 +53,12 @@ class Log:
         import io
         import sys
 
-        s = io.StringIO()
-        sys.print_exception(e, s)
-        self.log(3, msg + "\n" + s.getvalue())
+        try:
+            s = io.StringIO()
+            sys.print_exception(e, s)
+            self.log(3, msg + "\n" + s.getvalue())
+        except MemoryError:  # the traceback does not fit: its last line does
+            self.log(3, "%s: %s" % (msg, type(e).__name__))
 
     def _add(self, b):
         cap = len(self.buf)
@@ -67,8 +70,13 @@ class Log:
             cut = self.buf.find(b"\n", self.n + need - cap - 1) + 1
             if cut <= 0 or cut > self.n:
                 cut = self.n
+            # Move the rest down in place, in steps no longer than `cut` so
+            # source and destination never overlap (a copy would take up to
+            # the whole ring in one more piece of heap).
             mv = memoryview(self.buf)
-            self.buf[0:self.n - cut] = bytes(mv[cut:self.n])
+            for i in range(0, self.n - cut, cut):
+                k = min(cut, self.n - cut - i)
+                mv[i:i + k] = mv[cut + i:cut + i + k]
             self.n -= cut
         self.buf[self.n:self.n + need - 1] = b
         self.buf[self.n + need - 1] = 10
