@@ -113,7 +113,16 @@ def main() -> int:
     ap.add_argument("--dest", type=Path, default=REPO / ".cache" / "mplib")
     ap.add_argument("--downloads", type=Path, default=REPO / ".cache" / "downloads")
     args = ap.parse_args()
-    for project, version, sha256, inner, dest in read_list(args.list):
+    entries = read_list(args.list)
+    # What the list no longer names goes: every file under dest is compiled into the firmware.
+    keep = {(args.dest / e[4]).resolve() for e in entries}
+    if args.dest.is_dir():
+        for f in sorted(args.dest.rglob("*.py")):
+            if f.resolve() not in keep:
+                print(f"==> micropython-lib: dropping {f} (not in {args.list.name})")
+                f.unlink()
+    args.dest.mkdir(parents=True, exist_ok=True)
+    for project, version, sha256, inner, dest in entries:
         print(f"==> micropython-lib: {project}=={version} -> {args.dest / dest}")
         sdist = cached(args.downloads, project, version, sha256)
         if sdist is None:

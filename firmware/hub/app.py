@@ -43,11 +43,12 @@ from hub.services.images import Images
 from hub.services.logbuf import log
 from hub.services.store import Store
 from hub.services.system import System
+from micropython import const
 
 
-GC_SHARE = 16
+_GC_SHARE = const(16)
 # What the radio's code and state take once up (docs/RADIO.md, "Heap"), with room to work.
-RADIO_HEAP = 48 * 1024
+_RADIO_HEAP = const(48 * 1024)
 
 
 class App:
@@ -91,7 +92,7 @@ class App:
         gc.collect()
         try:
             from hub.links.mqtt import MqttLink
-        except ImportError as e:  # umqtt missing from /lib: serial still works
+        except ImportError as e:  # a slot without the link's code: serial still works
             log.error("mqtt: unavailable (%s)" % e)
             return None
         self._mqtt_cls = MqttLink
@@ -110,8 +111,7 @@ class App:
         except MemoryError:
             # Better a hub on serial alone than one that crash-loops at every start.
             self.mqtt = self._mqtt_cls = self._mqtt_rx = None
-            for m in ("hub.links.mqtt", "umqtt.simple"):
-                hub.forget(m)
+            hub.forget("hub.links.mqtt")
             gc.collect()
             log.error("mqtt: not enough heap to start it (%d free): serial only" % gc.mem_free())
             return
@@ -128,10 +128,10 @@ class App:
             return
         if streams is not None:
             gc.collect()
-            if gc.mem_free() < RADIO_HEAP:
+            if gc.mem_free() < _RADIO_HEAP:
                 # A half-loaded radio would keep its names (qstrs) for good: do not try.
                 log.error("radio: not enough heap (%d free, it needs about %d): HAN off"
-                          % (gc.mem_free(), RADIO_HEAP))
+                          % (gc.mem_free(), _RADIO_HEAP))
                 return
             try:
                 from hub import radio_app
@@ -163,13 +163,25 @@ class App:
         self._start_mqtt()
 
     def _task(self, name, coro):
+        """Run `coro` guarded; `coro` may be a function making it, then a
+        MemoryError restarts it a second later instead of resetting the hub
+        (a reset would come back to the same state, and the same error)."""
         return asyncio.create_task(self._guard(name, coro))
 
     async def _guard(self, name, coro):
-        try:
-            await coro
-        except Exception as e:  # BaseException (SystemExit = reset) passes
-            self.system.crash(name, e)
+        make = coro if callable(coro) else None
+        while True:
+            try:
+                await (make() if make else coro)
+                return
+            except MemoryError as e:
+                if make is None:
+                    self.system.crash(name, e)
+                gc.collect()
+                log.error("%s: out of heap (%d free): again in 1 s" % (name, gc.mem_free()))
+                await asyncio.sleep_ms(1000)
+            except Exception as e:  # BaseException (SystemExit = reset) passes
+                self.system.crash(name, e)
 
     def _loop_exception(self, loop, context):
         # A task nobody awaits failed (not one of ours: those are guarded).
@@ -192,22 +204,22 @@ class App:
                                "fw_version": s.fw_version})
         if self.images.fault == "crash_at_start":  # test images only
             raise RuntimeError("test fault crash_at_start")
-        self._task("serial.rx", self.serial.rx_loop())
-        self._task("serial.events", self.serial.event_loop())
+        self._task("serial.rx", self.serial.rx_loop)
+        self._task("serial.events", self.serial.event_loop)
         self._start_mqtt()
         self._start_radio()
-        self._task("status", self.status_loop())
-        # Collect after every heap/GC_SHARE bytes allocated instead of only when
+        self._task("status", self.status_loop)
+        # Collect after every heap/_GC_SHARE bytes allocated instead of only when
         # the heap is full: garbage then never piles up between long-lived
         # objects, which fragments a non-moving heap until a 1 KB command fails.
         s.sample_heap(True)
-        gc.threshold((gc.mem_free() + gc.mem_alloc()) // GC_SHARE)
+        gc.threshold((gc.mem_free() + gc.mem_alloc()) // _GC_SHARE)
         boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
         print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
         log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))
         self.bus.emit("ready", {"boot_ms": boot_ms})
         # Confirms a pending slot once the links are up, reports boot events.
-        self._task("images", self.images.run(self.reg, self.config))
+        self._task("images", lambda: self.images.run(self.reg, self.config))
         await asyncio.Event().wait()  # the tasks run forever
 
 

@@ -33,7 +33,10 @@ def _firmware(tmp: Path, native: bool) -> Path:
 def test_image_mounts_and_holds_the_flashed_tree(name: str, tmp_path: Path) -> None:
     board = boards.load(name)
     fw = _firmware(tmp_path, native=board.mpy_arch is not None)
-    out = fsimage.build_fs_image(name, PROVISION, tmp_path / "img.bin", firmware=fw)
+    mplib = tmp_path / "mplib"  # micropython-lib modules go beside the hub package
+    (mplib / "xlib").mkdir(parents=True)
+    (mplib / "xlib" / "mod.py").write_text("Y = 2\n")
+    out = fsimage.build_fs_image(name, PROVISION, tmp_path / "img.bin", firmware=fw, mplib=mplib)
     assert out.stat().st_size == board.block_size * board.block_count
     files = fsimage.read_image(out, board.block_size, board.block_count)
     assert files["/boot.py"] == b"print('boot')\n"
@@ -41,7 +44,7 @@ def test_image_mounts_and_holds_the_flashed_tree(name: str, tmp_path: Path) -> N
     assert json.loads(files["/board.json"]) == board.raw
     assert json.loads(files["/provision.json"]) == dict(
         PROVISION, image={"manufacturer": 0x1234, "image_type": 1}, trusted_keys=[])
-    assert "/slots/a/lib/umqtt/simple.mpy" in files
+    assert "/slots/a/lib/xlib/mod.mpy" in files
     assert "/slots/a/lib/hub/sub/deep.mpy" in files
     assert not any(p.endswith(".py") for p in files if p.startswith("/slots/"))
     # Slot A holds exactly what its manifest lists, and the boot record points at it.

@@ -3,10 +3,11 @@
 import json
 
 from hub.errors import HubError
+from micropython import const
 
 MAX_DEPTH = 16
-_OPEN = b"{["
-_CLOSE = b"}]"
+_OPEN = const(b"{[")
+_CLOSE = const(b"}]")
 
 
 def dumps(obj):

@@ -10,16 +10,17 @@ the caller can use `payload` before the buffer is reused.
 import struct
 from binascii import crc32
 from time import ticks_diff
+from micropython import const
 
-SYNC1 = 0xA5
-SYNC2 = 0x5A
+_SYNC1 = const(0xA5)
+_SYNC2 = const(0x5A)
 REQUEST = 1
 RESPONSE = 2
 ERROR = 3
 EVENT = 4
 MAX_PAYLOAD = 4096
 OVERHEAD = 13
-TIMEOUT_MS = 200
+_TIMEOUT_MS = const(200)
 
 # Results of Decoder.feed (Decoder.result).
 NONE = 0
@@ -27,17 +28,17 @@ FRAME = 1
 FAULT = 2
 
 # Decoder states.
-_S1 = 0  # scanning for A5
-_S2 = 1  # saw A5, want 5A
-_HDR = 2  # collecting the 7 header bytes after the sync
-_BODY = 3  # collecting payload + crc into the buffer
-_SKIP = 4  # discarding an oversize frame without buffering it
+_S1 = const(0)  # scanning for A5
+_S2 = const(1)  # saw A5, want 5A
+_HDR = const(2)  # collecting the 7 header bytes after the sync
+_BODY = const(3)  # collecting payload + crc into the buffer
+_SKIP = const(4)  # discarding an oversize frame without buffering it
 
 
 class Decoder:
     """Incremental frame decoder with resync (see PROTOCOL.md receiver rules)."""
 
-    def __init__(self, max_payload=MAX_PAYLOAD, timeout_ms=TIMEOUT_MS):
+    def __init__(self, max_payload=MAX_PAYLOAD, timeout_ms=_TIMEOUT_MS):
         self.max_payload = max_payload
         self.timeout_ms = timeout_ms
         self.hdr = bytearray(7)  # kind, seq, len, hcrc
@@ -133,15 +134,15 @@ class Decoder:
             i += 1
             st = self.state
             if st == _S1:
-                if b == SYNC1:
+                if b == _SYNC1:
                     self.state = _S2
                 else:
                     self.skipped += 1
             elif st == _S2:
-                if b == SYNC2:
+                if b == _SYNC2:
                     self.state = _HDR
                     self.pos = 0
-                elif b != SYNC1:  # A5 A5 5A: the second A5 may start a frame
+                elif b != _SYNC1:  # A5 A5 5A: the second A5 may start a frame
                     self.state = _S1
                     self.skipped += 2
                 else:
@@ -251,8 +252,8 @@ def encode_into(buf, kind, seq, name, jbytes, data=None):
     plen = payload_size(name, jbytes, data)
     if plen > MAX_PAYLOAD or plen + OVERHEAD > len(buf) or len(name) > 255:
         raise ValueError("frame too large")
-    buf[0] = SYNC1
-    buf[1] = SYNC2
+    buf[0] = _SYNC1
+    buf[1] = _SYNC2
     struct.pack_into("<BHH", buf, 2, kind, seq & 0xFFFF, plen)
     mv = memoryview(buf)
     struct.pack_into("<H", buf, 7, crc32(mv[2:7]) & 0xFFFF)
@@ -286,8 +287,8 @@ def write_frame(write, kind, seq, name, jbytes, data=None):
     if plen > MAX_PAYLOAD or len(name) > 255:
         raise ValueError("frame too large")
     h = bytearray(10)
-    h[0] = SYNC1
-    h[1] = SYNC2
+    h[0] = _SYNC1
+    h[1] = _SYNC2
     struct.pack_into("<BHH", h, 2, kind, seq & 0xFFFF, plen)
     mv = memoryview(h)
     struct.pack_into("<H", h, 7, crc32(mv[2:7]) & 0xFFFF)

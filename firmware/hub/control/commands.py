@@ -8,9 +8,10 @@ from hub.codecs.iso8601 import parse_iso
 from hub.errors import bad_args
 
 from hub.control.registry import int_arg, only
+from micropython import const
 
 # log.tail output is kept small enough for one serial frame once JSON-escaped.
-TAIL_MAX_BYTES = 3000
+_TAIL_MAX = const(3000)
 
 
 def install(reg, system, clock, config, log):
@@ -57,7 +58,7 @@ def install(reg, system, clock, config, log):
     def log_tail(args, data):
         only(args, "n")
         n = int_arg(args, "n", 1, 200, 20)
-        return {"lines": log.tail(n, TAIL_MAX_BYTES)}
+        return {"lines": log.tail(n, _TAIL_MAX)}
 
     def config_get(args, data):
         only(args, "key")

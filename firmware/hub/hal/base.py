@@ -2,11 +2,12 @@
 
 import json
 import time
+from micropython import const
 
 # The one place the storage root is decided: "/" on a board; tests and host
 # runs pass another directory to Hal(root) / hub.app.main(root=...).
 ROOT = "/"
-EPOCH_2000 = 946684800
+_EPOCH_2000 = const(946684800)
 
 
 def join(a, b):
@@ -32,7 +33,7 @@ class BaseHal:
         self.board = self.load_json("board.json")
         self.provision = self.load_json("provision.json")
         # Ports whose time.time() counts from 2000 (ESP32, RP2) need this.
-        self.epoch = EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+        self.epoch = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
         self.problems = []  # logged by the app once the log exists
 
     def path(self, name):

@@ -1,11 +1,12 @@
-"""MQTT WAN link: umqtt.simple driven from asyncio (PROTOCOL.md, "MQTT").
+"""MQTT WAN link, driven from asyncio (PROTOCOL.md, "MQTT").
 
-umqtt.simple blocks on its socket, so this link never lets it wait for
-anything that is not already there: the TCP connect and the CONNECT/CONNACK
-exchange are done here without blocking, incoming data is awaited through
-asyncio's own poller, and umqtt only parses bytes that have arrived. The
-socket it sees turns "blocking" into a short timeout, so a broker that stops
-answering mid-publish ends the session instead of freezing the hub. Every
+The packets are read and written by mqtt_io.Sock, which blocks on its
+socket, so this link never lets it wait for anything that is not already
+there: the TCP connect and the CONNECT/CONNACK exchange are done here
+without blocking, incoming data is awaited through asyncio's own poller, and
+packets are only parsed once bytes have arrived. "Blocking" is a short
+timeout, so a broker that stops answering mid-publish ends the session
+instead of freezing the hub. Every
 failure ends up in run(), which reconnects with backoff; the serial link
 never notices.
 
@@ -15,11 +16,11 @@ would otherwise be a 2 KB allocation each time, which a fragmented heap may
 refuse); a bigger one (up to MAX_MSG, rare: large blocks, big commands)
 gets bytes of its own. A message is handled as soon as it is read, so one
 buffer is enough: nothing reads the socket while a message is handled.
-Publishes are QoS 1 without waiting for the PUBACK inside publish (umqtt's
-publish() would read, and pass on, every message that arrives before it:
-with a pipelined image push that is most of them). PUBACKs are taken by the
+Publishes are QoS 1 without waiting for the PUBACK inside the publish
+(that would read, and pass on, every message that arrives before it: with a
+pipelined image push that is most of them). PUBACKs are taken by the
 receive loop; a session that leaves one unanswered for IO_TIMEOUT_S ends.
-Only a message that arrives while umqtt waits for a SUBACK (at connect) is
+Only a message that arrives while waiting for a SUBACK (at connect) is
 queued, in bytes of its own.
 """
 
@@ -31,19 +32,19 @@ import struct
 import time
 
 import asyncio
-from umqtt.simple import MQTTClient, MQTTException
 
 from hub.codecs import dumps, envelope
 from hub.control.dedupe import Dedupe
 from hub.control.registry import Later
 from hub.errors import HubError
 from hub.links.backoff import Backoff
-from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, Sock, connect_packet, readable, writable
+from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, MqttError, Sock, connect_packet, readable, writable
 from hub.services.config import parse_mqtt_url
+from micropython import const
 
-CONNECT_TIMEOUT_MS = 10000
-_INBOX = 16
-_EVENTS = 8
+_CONNECT_MS = const(10000)
+_INBOX = const(16)
+_EVENTS = const(8)
 # The receive buffer takes 2304 bytes: an image block of the default 2048
 # and its envelope. Payloads up to 128 bytes (topics, small commands) are
 # read as bytes. (Literals, not names: every name is a qstr for good.)
@@ -74,7 +75,7 @@ class MqttLink:
         self.rx = memoryview(rx if rx is not None and len(rx) == 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
         self.direct = False  # True while _serve reads: a message is handled at once
-        self.inbox = []  # (topic, msg) read nested in umqtt's subscribe()
+        self.inbox = []  # (topic, msg) read nested in subscribe()
         self.events = []
         self._rx_ready = False
         self._status_due = False
@@ -108,7 +109,7 @@ class MqttLink:
         self.wake.set()
 
     def _on_msg(self, topic, msg):
-        # Called by umqtt right after reading the payload. Straight from
+        # Called by Sock right after reading the payload. Straight from
         # _serve's read: handle it now (its buffer is free again after).
         # Nested in subscribe (waiting for the SUBACK): only queue.
         if self.direct:
@@ -126,12 +127,12 @@ class MqttLink:
                       "utc": self.clock.utc()})
 
     def _pub(self, sub, msg, retain=False):
-        # umqtt sizes the packet with len(msg): a str with non-ASCII text
-        # would be counted in characters, not bytes, and corrupt the stream.
+        # The packet is sized with len(msg): a str with non-ASCII text would
+        # be counted in characters, not bytes, and corrupt the stream.
         if isinstance(msg, str):
             msg = msg.encode()
-        # umqtt's publish() at QoS 1 without its wait for the PUBACK (_serve
-        # reads that, with the messages; see the module doc).
+        # PUBLISH at QoS 1, not waiting for the PUBACK (_serve reads that,
+        # with the messages; see the module doc).
         c = self.client
         topic = (self.prefix + sub).encode()
         # Two writes: the header with the topic and packet id, then the body
@@ -147,11 +148,10 @@ class MqttLink:
             sz >>= 7
             i += 1
         hdr[i] = sz
-        c.pid = c.pid % 0xFFFF + 1
         struct.pack_into("!H", hdr, i + 1, nt)
         hdr[i + 3:i + 3 + nt] = topic
-        struct.pack_into("!H", hdr, i + 3 + nt, c.pid)
-        w = c.sock.write
+        struct.pack_into("!H", hdr, i + 3 + nt, c.next_pid())
+        w = c.write
         w(hdr, i + 5 + nt)
         w(msg)
         if not self.unacked:
@@ -238,7 +238,7 @@ class MqttLink:
             try:
                 host, port = parse_mqtt_url(url)
                 up = await self._session(host, port, url)
-            except Exception as e:  # OSError, MQTTException, umqtt's asserts
+            except Exception as e:  # OSError, MqttError
                 self.log.warn("mqtt: %s: %r" % (url, e))
             self._close()
             if up:
@@ -264,9 +264,9 @@ class MqttLink:
         self.state = "down"
         c = self.client
         self.client = None
-        if c and c.sock:
+        if c:
             try:
-                c.sock.close()
+                c.close()
             except OSError:
                 pass
 
@@ -274,29 +274,27 @@ class MqttLink:
         self.state = "connecting"
         addr = socket.getaddrinfo(host, port)[0][-1]
         s = socket.socket()
-        c = MQTTClient(self.hub_id, host, port, keepalive=ka)
-        c.sock = Sock(s, self)  # so _close() always closes it
-        c.set_callback(self._on_msg)
-        self.client = c
+        c = Sock(s, self, self._on_msg)
+        self.client = c  # so _close() always closes it
         s.setblocking(False)
         try:
             s.connect(addr)
         except OSError as e:
             if e.errno != errno.EINPROGRESS:
                 raise
-        await asyncio.wait_for_ms(writable(s), CONNECT_TIMEOUT_MS)
+        await asyncio.wait_for_ms(writable(s), _CONNECT_MS)
         s.setsockopt(6, 1, 1)  # TCP_NODELAY: else each QoS 1 publish waits ~40 ms
         will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
-        c.sock.setblocking(True)
-        c.sock.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
-        await asyncio.wait_for_ms(readable(s), CONNECT_TIMEOUT_MS)
-        ack = c.sock.read(4)
+        c.setblocking(True)
+        c.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
+        await asyncio.wait_for_ms(readable(s), _CONNECT_MS)
+        ack = c.read(4)
         if not ack or len(ack) != 4 or ack[0] != 0x20 or ack[1] != 2:
-            raise MQTTException("bad CONNACK")
+            raise MqttError("bad CONNACK")
         if ack[3]:
-            raise MQTTException(ack[3])
-        c.subscribe(self.prefix + "cmd", 1)
-        c.subscribe(self.prefix + "cmd/bin", 1)
+            raise MqttError(ack[3])
+        c.subscribe((self.prefix + "cmd").encode())
+        c.subscribe((self.prefix + "cmd/bin").encode())
         return c, s
 
     async def _session(self, host, port, url):
@@ -346,13 +344,13 @@ class MqttLink:
                     op = c.check_msg()
                     self.direct = False
                     if op == 0x40:  # a PUBACK: its 3 other bytes
-                        b = c.sock.read(3)
+                        b = c.read(3)
                         if not b or len(b) != 3 or b[0] != 2:
-                            raise MQTTException("malformed PUBACK")
+                            raise MqttError("malformed PUBACK")
                         if self.unacked:
                             self.unacked -= 1
                     elif op is not None:
-                        raise MQTTException("unexpected packet 0x%02X" % op)
+                        raise MqttError("unexpected packet 0x%02X" % op)
                     n += 1
             finally:
                 self.direct = False

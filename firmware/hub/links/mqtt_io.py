@@ -1,11 +1,15 @@
-"""The socket side of the MQTT link: what umqtt.simple reads and writes through.
+"""The socket side of the MQTT link: the few MQTT 3.1.1 packets it speaks.
 
-`Sock` wraps the TCP socket so that umqtt never blocks the hub: "blocking"
+`Sock` wraps the TCP socket so that reading never blocks the hub: "blocking"
 means a timeout of IO_TIMEOUT_S, a payload being handled at once is read
 into the link's preallocated buffer, and a message larger than MAX_MSG is
-streamed away. `connect_packet` is the CONNECT umqtt cannot make (no will
-retain at QoS 1 with a persistent session); `readable`/`writable` await the
-socket through asyncio's own poller.
+streamed away. On top of it: SUBSCRIBE (QoS 1), reading one packet (a
+PUBLISH goes to the link's callback and is acknowledged), PINGREQ and
+DISCONNECT; `connect_packet` makes the CONNECT (will retained at QoS 1,
+persistent session) and the link writes its own PUBLISHes. A general MQTT
+client (umqtt.simple) did this before: the hub used a third of it, and its
+code and names took about 4 KB of a 100 KB heap for good.
+`readable`/`writable` await the socket through asyncio's own poller.
 """
 
 import errno
@@ -15,7 +19,11 @@ import time
 from asyncio import core
 
 MAX_MSG = 4096 + 512  # the largest message payload taken in: a full frame payload plus envelope
-IO_TIMEOUT_S = 5  # a blocking umqtt read/write may wait this long at most
+IO_TIMEOUT_S = 5  # a blocking read/write may wait this long at most
+
+
+class MqttError(Exception):
+    """The broker said no, or something that is not MQTT."""
 
 
 async def readable(s):
@@ -27,11 +35,16 @@ async def writable(s):
 
 
 class Sock:
-    """The socket umqtt sees: blocking means a timeout; counts activity."""
+    """The link's MQTT connection: blocking means a timeout; counts activity.
 
-    def __init__(self, s, link):
+    `cb(topic, msg)` gets each PUBLISH (msg None: over MAX_MSG, discarded).
+    """
+
+    def __init__(self, s, link, cb):
         self.s = s
         self.link = link
+        self.cb = cb
+        self.pid = 0  # the last packet id used
 
     def read(self, n):
         if n > MAX_MSG:
@@ -77,6 +90,90 @@ class Sock:
 
     def close(self):
         self.s.close()
+
+    # -- MQTT packets ------------------------------------------------------
+
+    def send_str(self, b):
+        self.write(struct.pack("!H", len(b)))
+        self.write(b)
+
+    def next_pid(self):
+        self.pid = self.pid % 0xFFFF + 1
+        return self.pid
+
+    def subscribe(self, topic):
+        """SUBSCRIBE at QoS 1 and wait for its SUBACK (PUBLISHes before it go to cb)."""
+        pkt = bytearray(b"\x82\0\0\0")
+        struct.pack_into("!BH", pkt, 1, 5 + len(topic), self.next_pid())
+        self.write(pkt)
+        self.send_str(topic)
+        self.write(b"\x01")
+        while True:
+            if self.wait_msg() == 0x90:
+                r = self.read(4)
+                if not r or len(r) != 4 or r[1:3] != pkt[2:4]:
+                    raise MqttError("bad SUBACK")
+                if r[3] == 0x80:
+                    raise MqttError("subscription refused")
+                return
+
+    def check_msg(self):
+        """wait_msg() if a packet has started to arrive, else None at once."""
+        self.setblocking(False)
+        return self.wait_msg()
+
+    def wait_msg(self):
+        """Read one packet: a PUBLISH goes to cb (QoS 1: acknowledged), a
+        PINGRESP is taken; any other packet type is returned, its first byte
+        read, for the caller to finish."""
+        b = self.read(1)
+        self.setblocking(True)
+        if b is None:
+            return None
+        if not b:
+            raise OSError(errno.ECONNRESET)
+        op = b[0]
+        if op == 0xD0:  # PINGRESP
+            if self.read(1) != b"\0":
+                raise MqttError("bad PINGRESP")
+            return None
+        if op & 0xF0 != 0x30:
+            return op
+        n = sh = 0
+        while True:
+            c = self.read(1)
+            if not c:
+                raise OSError(errno.ECONNRESET)
+            n |= (c[0] & 0x7F) << sh
+            if not c[0] & 0x80:
+                break
+            sh += 7
+            if sh > 21:
+                raise MqttError("bad remaining length")
+        t = self.read(2)
+        k = t[0] << 8 | t[1]
+        topic = self.read(k)
+        n -= k + 2
+        pid = None
+        if op & 6:
+            t = self.read(2)
+            pid = t[0] << 8 | t[1]
+            n -= 2
+        if n < 0 or op & 4:  # QoS 2 is never subscribed to
+            raise MqttError("bad PUBLISH")
+        self.cb(topic, self.read(n))
+        if pid is not None:  # QoS 1: PUBACK
+            pkt = bytearray(b"\x40\x02\0\0")
+            struct.pack_into("!H", pkt, 2, pid)
+            self.write(pkt)
+        return None
+
+    def ping(self):
+        self.write(b"\xc0\0")
+
+    def disconnect(self):
+        self.write(b"\xe0\0")
+        self.close()
 
 
 def connect_packet(client_id, keepalive, will_topic, will_msg):

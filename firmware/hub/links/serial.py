@@ -14,8 +14,9 @@ import asyncio
 from hub.codecs import dumps, frame
 from hub.control.registry import Later
 from hub.errors import HubError
+from micropython import const
 
-_EVENT_QUEUE = 16  # events waiting for the writer; the oldest go first when full
+_EVENT_QUEUE = const(16)  # events waiting for the writer; the oldest go first when full
 
 
 class SerialLink:

@@ -14,10 +14,11 @@ import os
 
 from hub.errors import HubError, bad_args
 from hub.services.slots import events_of, other, vtuple
+from micropython import const
 
-OUTCOMES = ("success", "no_image_held", "hash_mismatch", "activation_failure")
-REBOOT_MS = 200
-_HEX = "0123456789abcdef"
+_OUTCOMES = const(("success", "no_image_held", "hash_mismatch", "activation_failure"))
+_REBOOT_MS = const(200)
+_HEX = const("0123456789abcdef")
 
 
 # -- what the slots hold -----------------------------------------------------
@@ -91,7 +92,7 @@ def status(svc):
 
 
 def _result(svc, outcome, at=None):
-    return {"outcome": outcome, "outcome_name": OUTCOMES[outcome],
+    return {"outcome": outcome, "outcome_name": _OUTCOMES[outcome],
             "running_version": svc.version, "at": at}
 
 
@@ -125,7 +126,7 @@ def activate(svc, hsh, at=None, confirm_s=None):
         svc.log.error("image: activation failed: %r" % (e,))
         return _result(svc, 3, at)
     svc.log.info("image: activating %s (slot %s)" % (slots.version(s), s))
-    svc.system.reboot(REBOOT_MS)
+    svc.system.reboot(_REBOOT_MS)
     return _result(svc, 0, at)
 
 
@@ -151,7 +152,7 @@ def due(svc):
         return False
     slots.request(s, confirm_s=sc.get("confirm_s"))  # one write: pending set, schedule gone
     svc.log.info("image: scheduled activation of %s fires" % slots.version(s))
-    svc.system.reboot(REBOOT_MS)
+    svc.system.reboot(_REBOOT_MS)
     return True
 
 
@@ -173,7 +174,7 @@ def rollback(svc):
         slots.request(to, rollback=True)
     v = slots.version(to)
     svc.log.info("image: rolling back to %s (slot %s)" % (v, to))
-    svc.system.reboot(REBOOT_MS)
+    svc.system.reboot(_REBOOT_MS)
     return {"rolling_back_to": v}
 
 

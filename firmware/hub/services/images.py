@@ -19,8 +19,9 @@ from hub.errors import bad_args
 from hub.events import alert
 from hub.services.slots import Slots
 from hub.services.store import Store, join
+from micropython import const
 
-SETTLE_MS = 10000  # a confirmed boot reports its events after MQTT is up, or this long
+_SETTLE_MS = const(10000)  # a confirmed boot reports its events after MQTT is up, or this long
 
 
 class Images:
@@ -135,7 +136,7 @@ class Images:
             self.system.reset("crash")
         t0 = time.ticks_ms()
         while config["mqtt.url"] and not self.mqtt_up:
-            if not s.is_trial and time.ticks_diff(time.ticks_ms(), t0) > SETTLE_MS:
+            if not s.is_trial and time.ticks_diff(time.ticks_ms(), t0) > _SETTLE_MS:
                 break
             await asyncio.sleep_ms(50)
         if s.is_trial or s.rec.get("event") or self.xfer or self.report_due:

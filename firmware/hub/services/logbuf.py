@@ -5,9 +5,10 @@ never grows the heap beyond the line being formatted.
 """
 
 import time
+from micropython import const
 
-LEVELS = ("debug", "info", "warn", "error")
-_TAGS = "DIWE"
+_LEVELS = const(("debug", "info", "warn", "error"))
+_TAGS = const("DIWE")
 
 
 class Log:
@@ -21,7 +22,7 @@ class Log:
 
     def set_level(self, name):
         """Set the threshold by name (debug, info, warn, error)."""
-        self.level = LEVELS.index(name)
+        self.level = _LEVELS.index(name)
 
     def log(self, level, msg):
         """Log `msg` at numeric `level` (0 debug .. 3 error)."""

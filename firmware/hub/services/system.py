@@ -12,9 +12,10 @@ import asyncio
 
 from hub import FW_VERSION
 from hub.errors import bad_args
+from micropython import const
 
-CAUSES = ("power_on", "reboot", "crash")
-SAMPLE_MS = 250  # at most one heap sample (and collection) per this many ms
+_CAUSES = const(("power_on", "reboot", "crash"))
+_SAMPLE_MS = const(250)  # at most one heap sample (and collection) per this many ms
 
 
 class System:
@@ -28,7 +29,7 @@ class System:
         self.board = hal.board.get("name", "unknown")
         st = store.load("system", {})
         cause = st.get("next_cause")
-        if cause not in CAUSES:
+        if cause not in _CAUSES:
             # No cause written before the reset: a power cycle, unless the
             # board saw the previous run die (the emulator's supervisor).
             cause = "crash" if hal.reset_hint() == "watchdog" else "power_on"
@@ -37,7 +38,7 @@ class System:
         self.boot_count = (n if type(n) is int and n >= 0 else 0) + 1
         store.save("system", {"boot_count": self.boot_count})
         self.heap_peak = 0
-        self._sampled = time.ticks_add(time.ticks_ms(), -SAMPLE_MS)
+        self._sampled = time.ticks_add(time.ticks_ms(), -_SAMPLE_MS)
         self.fw_version = FW_VERSION  # the running slot's version, once the image service knows it
         self.links = {}  # link name -> callable returning its status dict
         self.rebooting = False
@@ -47,11 +48,11 @@ class System:
 
         Without a collection gc.mem_alloc() counts garbage and creeps up to the
         heap size, which says nothing about fitting the board. Collections are
-        rate-limited (SAMPLE_MS) so a busy command path does not pay for one
+        rate-limited (_SAMPLE_MS) so a busy command path does not pay for one
         every time; `force` always collects.
         """
         now = time.ticks_ms()
-        if not force and time.ticks_diff(now, self._sampled) < SAMPLE_MS:
+        if not force and time.ticks_diff(now, self._sampled) < _SAMPLE_MS:
             return -1
         self._sampled = now
         gc.collect()

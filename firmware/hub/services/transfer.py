@@ -29,16 +29,17 @@ import time
 
 from hub.errors import HubError, bad_args
 from hub.services.store import join
+from micropython import const
 
 WINDOW = 8
 BLOCK = 2048
-BLOCK_MIN = 256
+_BLOCK_MIN = const(256)
 BLOCK_MAX = 3072
-PERSIST = 16384
-PERSIST_MS = 250
-PROGRESS = 65536
-STAGING = "staging.bin"
-_HEX = "0123456789abcdef"
+_PERSIST = const(16384)
+PERSIST_MS = 250  # a module global: tests change it
+_PROGRESS = const(65536)
+_STAGING = const("staging.bin")
+_HEX = const("0123456789abcdef")
 
 
 def _size(path):
@@ -53,7 +54,7 @@ class Transfer:
         self.store = store  # Store on /data/image
         self.bus = bus
         self.log = log
-        self.path = join(store.dir, STAGING)
+        self.path = join(store.dir, _STAGING)
         self.f = None
         self.pos = -1  # where the file handle is (saves a seek per block)
         self.got = 0  # blocks received after `offset` (bit k: offset + k*bs)
@@ -150,7 +151,7 @@ class Transfer:
         hsh = hsh.lower()
         if block_size is not None and type(block_size) is not int:
             raise bad_args("block_size must be an int")
-        bs = min(max(block_size or BLOCK, BLOCK_MIN), BLOCK_MAX)
+        bs = min(max(block_size or BLOCK, _BLOCK_MIN), BLOCK_MAX)
         r = self.rec
         if r and r["hash"] == hsh and r["size"] == size and r["state"] != "failed":
             if r["state"] == "receiving":
@@ -210,9 +211,9 @@ class Transfer:
             r["state"] = "received"
             self._save()
             return self.answer(True)
-        if o - self.saved >= PERSIST and time.ticks_diff(time.ticks_ms(), self.saved_at) >= PERSIST_MS:
+        if o - self.saved >= _PERSIST and time.ticks_diff(time.ticks_ms(), self.saved_at) >= PERSIST_MS:
             self.persist()
-        if o // PROGRESS != prev // PROGRESS:
+        if o // _PROGRESS != prev // _PROGRESS:
             self.bus.emit("image.progress", {"offset": o, "size": size})
         return {"offset": o, "need": self.need(), "done": False}
 
