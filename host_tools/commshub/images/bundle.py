@@ -92,8 +92,9 @@ def build_bundle(board: str, *, version: str | None = None, boards: Sequence[str
     files = slot_files(build_app(described[0], firmware))
     for other in described[1:]:
         if slot_files(build_app(other, firmware)) != files:
-            raise BundleError(f"the firmware compiles differently for {other.name} ({other.mpy_arch}) than for "
-                              f"{board} ({described[0].mpy_arch}): build one image per board")
+            raise BundleError(f"the firmware compiles differently for {other.name} ({other.mpy_arch}, "
+                              f"-O{other.mpy_opt}) than for {board} ({described[0].mpy_arch}, "
+                              f"-O{described[0].mpy_opt}): build one image per board")
     arches = {b.mpy_arch for b in described}
     manifest = build_manifest(files, version=version or source_version(), boards=names,
                               arch=arches.pop() if len(arches) == 1 else None, min_version=min_version,
