@@ -8,6 +8,7 @@ refuses it after the header, and the hub reports that as 0x8F89. The hub's per-d
 persisted: an OTA goes on after a hub reboot or power cut, and its outcome is alerted exactly once."""
 
 import os
+import random
 import time
 
 import pytest
@@ -280,3 +281,50 @@ def test_ota_completes_after_a_hub_restart_and_reports_once(hub, han_models, how
     time.sleep(1)
     assert ota_alerts(hub, esme.eui64, t1) == []
     assert [a["code"] for a in ota_alerts(hub, esme.eui64, t0)] == [0x8F8A]
+
+
+def test_ota_resumes_by_itself_after_the_link_drops(hub, air, han_models):  # noqa: F811
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    hub_id = hub.request("info").result["hub_id"]
+    img, t0 = start_ota(hub, esme, 12000)
+    wait_for("a quarter of the image at the meter", lambda: held(esme) >= len(img) // 4, 60)
+    air.call(air.air.set_link, hub_id, esme.eui64, loss=1.0)  # the meter is out of reach
+    try:
+        # Longer than a request's MAC and APS retries: requests fail, the meter backs off and tries again.
+        wait_for("the meter noticing", lambda: any("again in" in n for n in esme.dev.log), 60)
+        time.sleep(2)
+        cut_at = held(esme)
+        assert cut_at < len(img)
+    finally:
+        air.call(air.air.set_link, hub_id, esme.eui64, loss=0.0)
+    finish_ota(hub, esme, img, t0)  # no new notify: the meter tries again on its own
+    assert esme.dev.ota.starts[-1] == cut_at and cut_at > 0, (esme.dev.ota.starts, esme.dev.log[-12:])
+
+
+def test_power_cuts_at_random_instants_of_an_ota_leave_it_to_complete_reported_once(hub, han_models):  # noqa: F811
+    seed = int(os.environ.get("COMMSHUB_SEED", time.time()))
+    rng = random.Random(seed)
+    esme = han_models(Esme, trusted_key=KEY.public_key())
+    esme.join(hub)
+    img, t0 = start_ota(hub, esme, 12000)
+    cuts = 0
+    for i in range(3):
+        # Each cut lands while the meter is fetching: somewhere in what is left of the image, its
+        # check or Upgrade End (about 4 KB/s on the virtual air; on a real air the cut just comes sooner).
+        before = held(esme)
+        done = lambda: esme.dev.identity.file_version == NEW  # noqa: E731
+        wait_for("the meter fetching again", lambda: held(esme) > before or done(), 60)
+        if done():
+            break  # it upgraded before this cut
+        time.sleep(rng.uniform(0, (len(img) - held(esme)) / 4000 + 0.3))
+        hub.power_cycle()
+        cuts += 1
+        st = hub.request("han.ota.status", {"device": esme.eui64}).result["devices"]
+        assert st and st[0]["state"] in ("offered", "downloading", "success"), f"cut {i} (seed {seed}): {st}"
+        assert st[0]["offset"] <= len(img) and st[0]["version"] == NEW
+        wait_han_up(hub)
+        # The meter finds the hub again by itself (it retries), at the offset it holds.
+    finish_ota(hub, esme, img, t0)
+    assert cuts >= 1
+    print(f"\n{cuts} cuts during the OTA, seed {seed}; fetches began at {esme.dev.ota.starts}")
