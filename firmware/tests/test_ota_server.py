@@ -230,3 +230,16 @@ def test_a_query_for_an_image_the_hub_does_not_hold_is_shown_and_nothing_offered
     # A block asked for anyway (the device's own idea of the file): aborted.
     rsp = exchange(ncp, b"\x01\x22\x03" + struct.pack("<BHHIIB", 0, MFR, ESME_TYPE, 0x01010000, 0, 48))
     assert rsp == b"\x19\x22\x05\x95"
+
+
+def test_progress_kept_for_at_most_eight_devices_dropping_reported_outcomes_only():
+    reg, ncp, app = _hub()
+    upload(reg, ota_file(0x01010000, 100))
+    old = {"0A%014X" % i: ["12340101", 0x01010000, 100, 100, "success", 0, True] for i in range(9)}
+    old["0B00000000000001"] = ["12340101", 0x01010000, 40, 100, "downloading", None, False]
+    Store(app.store.dir, None, "han_img").save("ota", old)  # what a hub that saw many devices left
+    assert query(ncp)[3] == 0  # the OTA server loads, the ESME gets an entry
+    devs = {d["eui64"]: d for d in reg.dispatch("han.ota.status")[0]["devices"]}
+    assert len(devs) == 8 and devs[ESME]["state"] == "offered"
+    assert devs["0B00000000000001"]["state"] == "downloading"  # a transfer in progress is never dropped
+    assert ota_alerts(app) == []

@@ -47,6 +47,7 @@ ZIGBEE_EPOCH = 946684800
 STATUS_NAMES = {0x00: "success", 0x95: "abort", 0x96: "invalid_image", 0x97: "wait_for_data",
                 0x98: "no_image_available", 0x99: "require_more_image"}
 _SAVE_EVERY = const(4096)
+_KEEP_DEVICES = const(8)  # progress entries kept (ota.json stays small however many devices came and went)
 # Progress entry: [image key, version, offset, size, state, status, outcome reported]
 KEY, VERSION, OFFSET, SIZE, STATE, STATUS, REPORTED = 0, 1, 2, 3, 4, 5, 6
 
@@ -73,6 +74,15 @@ class OtaServer:
 
     def _save(self):
         self.store.save("ota", self.progress)
+
+    def _entry(self, eui, mfr, itype, ver, size, state="offered"):
+        """A new progress entry for `eui`; beyond _KEEP_DEVICES devices, entries whose outcome was reported go."""
+        p = self.progress
+        p.pop(eui, None)
+        for e in [e for e in p if p[e][REPORTED]][:max(0, len(p) + 1 - _KEEP_DEVICES)]:
+            del p[e]
+        pr = p[eui] = [image_key(mfr, itype), ver, 0, size, state, None, False]
+        return pr
 
     def status(self, eui=None):
         """han.ota.status's result: every device's progress, or one device's."""
@@ -144,7 +154,7 @@ class OtaServer:
         pr = self.progress.get(eui)
         # The same image again: a resumed download, or a repeated Upgrade End to come (a failure is retried).
         if pr is None or pr[VERSION] != ver or pr[KEY] != image_key(mfr, itype) or pr[STATE] == "failed":
-            self.progress[eui] = [image_key(mfr, itype), ver, 0, size, "offered", None, False]
+            self._entry(eui, mfr, itype, ver, size)
             self._save()
         return bytearray(zcl.encode_header(_FC, 0, _QUERY_RSP) + struct.pack("<BHHII", 0, mfr, itype, ver, size))
 
@@ -166,7 +176,7 @@ class OtaServer:
         self.blocks += 1
         pr = self.progress.get(eui)
         if pr is None or pr[VERSION] != ver:
-            pr = self.progress[eui] = [image_key(mfr, itype), ver, 0, img[1], "offered", None, False]
+            pr = self._entry(eui, mfr, itype, ver, img[1])
         end = start + n
         if pr[STATE] != "downloading" or end // _SAVE_EVERY != pr[OFFSET] // _SAVE_EVERY:
             pr[STATE] = "downloading"
@@ -192,7 +202,7 @@ class OtaServer:
         status, mfr, itype, ver = struct.unpack_from("<BHHI", p, h.size)
         pr = self.progress.get(eui)
         if pr is None or pr[VERSION] != ver:
-            pr = self.progress[eui] = [image_key(mfr, itype), ver, 0, 0, None, None, False]
+            pr = self._entry(eui, mfr, itype, ver, 0, None)
         self._close()
         again = pr[STATUS] == status and pr[REPORTED] and pr[STATE] in ("success", "failed")
         if not again:  # a new outcome: saved unreported, reported, saved reported
