@@ -160,8 +160,8 @@ def _raw_mqtt_run(broker_url: str, block_size: int, total: int, window: int, tag
 
 def vm_mqtt_ceiling(broker_url: str, block_size: int, total: int, heap: int, window: int = push.WINDOW,
                     every: int = push.ACK_EVERY, runs: int = 3) -> float:
-    """The MicroPython VM's own MQTT ceiling, best of `runs`: paho -> broker -> umqtt on the VM with the
-    hub's heap, the same blocks, window and answer every `every` blocks, and nothing else done with them
+    """The MicroPython VM's own MQTT ceiling, best of `runs`: paho -> broker -> a bare MQTT client on the
+    VM with the hub's heap, the same blocks, window and answer every `every` blocks, and nothing else done with them
     (emulator/mqtt_sink.py). What any hub firmware on this VM could reach at most."""
     return max(_vm_mqtt_run(broker_url, block_size, total, heap, window, every, f"{os.getpid()}-{i}")
                for i in range(runs))
@@ -192,9 +192,8 @@ def _vm_mqtt_run(broker_url: str, block_size: int, total: int, heap: int, window
     pub.connect(host, port)
     pub.loop_start()
     pub.subscribe(topic + "/ack", 0)
-    env = dict(os.environ, MICROPYPATH=str(paths.MPLIB))
     sink = subprocess.Popen([paths.micropython(), "-X", f"heapsize={heap}", str(SINK), host, str(port), topic,
-                             str(n), str(every)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                             str(n), str(every)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert sink.stdout is not None
         line = sink.stdout.readline()
@@ -328,7 +327,7 @@ def mqtt_rows(broker: str, m: dict[str, Any]) -> list[str]:
         f"{m['blocks_rate'] / 1024:.0f} KiB/s = **{100 * m['blocks_rate'] / m['raw']:.0f} %** of the broker's raw rate; "
         f"hub VM CPU {per_block:.0f} us per block | "
         f">= 80 % of raw paho -> broker -> paho, same block size and window, best of 3: {m['raw'] / 1024:.0f} KiB/s |",
-        f"| the same blocks from {broker} into umqtt on the same VM and heap, answered every {push.ACK_EVERY}th, "
+        f"| the same blocks from {broker} into a bare MQTT client on the same VM and heap, answered every {push.ACK_EVERY}th, "
         f"nothing else done (the VM's own MQTT ceiling, best of 3) | {m['vm'] / 1024:.0f} KiB/s: the hub reaches "
         f"**{100 * m['blocks_rate'] / m['vm']:.0f} %** of it | |",
     ]
@@ -382,7 +381,7 @@ def report(out: dict[str, Any]) -> list[str]:
         "another. \"The blocks\" is offer to the last block's answer; the verify boot follows it. Each download is",
         "the best of 3, as each reference is. The hub VM, the broker and the head-end share 2 cores, so a",
         "download costs the sum of their CPU times (the CPU row); a real board has a CPU of its own, which the",
-        "\"own core\" row models. The VM's ceiling row is a second reference: umqtt on the same MicroPython VM",
+        "\"own core\" row models. The VM's ceiling row is a second reference: a bare MQTT client on the same VM",
         "and heap receiving the same blocks and answering as often as the hub does, with nothing else done. It",
         "takes a few tens of microseconds a block, about what paho takes in CPython; the hub takes a few",
         "hundred (the envelope, the command, the staging write through littlefs and the emulated flash, the",
