@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from commshub.han.esme import Esme
 from commshub.han.gsme import Gsme
+from commshub.han.ppmid import Ppmid
 from commshub.han.runtime import Network
 from commshub.images import gbcs
 from commshub.images.push import PushError, push
@@ -23,7 +24,7 @@ from commshub.images.push import PushError, push
 from han_models import han_models  # noqa: F401  (fixture)
 from test_han_join import alert, wait_han_up
 
-MFR, ESME_TYPE, GSME_TYPE = 0x1234, 0x0101, 0x0201
+MFR, ESME_TYPE, GSME_TYPE, PPMID_TYPE = 0x1234, 0x0101, 0x0201, 0x0501
 OTHER_MFR = 0x5678
 NEW = 0x01010000  # 1.1.0
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -38,7 +39,7 @@ def esme_image(key=KEY, size=1500, version=NEW, image_type=ESME_TYPE, manufactur
 def no_esme_image_left(hub):
     """The shared hub offers no ESME image after a test."""
     yield
-    for m, t in ((MFR, ESME_TYPE), (MFR, GSME_TYPE), (OTHER_MFR, ESME_TYPE)):
+    for m, t in ((MFR, ESME_TYPE), (MFR, GSME_TYPE), (MFR, PPMID_TYPE), (OTHER_MFR, ESME_TYPE)):
         try:
             hub.request("han.image.remove", {"manufacturer": m, "image_type": t})
         except Exception:  # noqa: BLE001 - none held
@@ -328,3 +329,29 @@ def test_power_cuts_at_random_instants_of_an_ota_leave_it_to_complete_reported_o
     finish_ota(hub, esme, img, t0)
     assert cuts >= 1
     print(f"\n{cuts} cuts during the OTA, seed {seed}; fetches began at {esme.dev.ota.starts}")
+
+
+@pytest.mark.parametrize("kind", ["ppmid", "gsme"])
+def test_ppmid_and_sleepy_gsme_upgrade_through_10_percent_loss(hub, air, han_models, kind):  # noqa: F811
+    if kind == "ppmid":
+        dev, itype = han_models(Ppmid, trusted_key=KEY.public_key()), PPMID_TYPE
+    else:  # a wake every 5 s (real), awake up to 2.5 s, querying on each wake
+        dev, itype = han_models(Gsme, time_scale=600.0, wake_interval_s=3000.0, awake_s=1500.0,
+                                ota_query_every=1, trusted_key=KEY.public_key()), GSME_TYPE
+    dev.join(hub)
+    hub_id = hub.request("info").result["hub_id"]
+    air.call(air.air.set_link, hub_id, dev.eui64, loss=0.10)
+    try:
+        img = esme_image(size=2000, image_type=itype)
+        push(hub.serial, img, commands="han.image")
+        t0 = time.monotonic()
+        if kind == "ppmid":
+            hub.request("han.ota.notify", {"device": dev.eui64})
+        done = alert(hub.serial, 0x8F8A, eui64=dev.eui64, since=t0, timeout=180)
+        assert (done["version"], done["image_type"]) == (NEW, itype)
+        wait_for("the device switching", lambda: dev.dev.identity.file_version == NEW, 30)
+        assert dev.dev.ota.accepted_hash == gbcs.parse_image(img).mi_hash
+        time.sleep(1)
+        assert [a["code"] for a in ota_alerts(hub, dev.eui64, t0)] == [0x8F8A]
+    finally:
+        air.call(air.air.set_link, hub_id, dev.eui64, loss=0.0)
