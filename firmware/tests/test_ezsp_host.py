@@ -1,5 +1,6 @@
-"""The EZSP host (hub.radio.ezsp) over the radio link (hub.links.radio) on a real socket: the NCP end is
-scripted here with the ASH codec (whose frames test_ash checks against bellows' vectors)."""
+"""The EZSP host (hub.radio.ezsp, started by hub.radio.ezsp_start) over the radio link (hub.links.radio)
+on a real socket: the NCP end is scripted here with the ASH codec (whose frames test_ash checks against
+bellows' vectors)."""
 
 import random
 import socket
@@ -10,6 +11,7 @@ from hub.errors import HubError
 from hub.links.radio import RadioLink
 from hub.radio import ash
 from hub.radio.ezsp import Ezsp
+from hub.radio.ezsp_start import start
 from hub.services.logbuf import log
 
 
@@ -113,7 +115,7 @@ def test_start_negotiates_the_ncp_version():
     async def go():
         for v in (8, 13):
             e, ncp, tasks = await _setup(v)
-            assert await e.start() == v
+            assert await start(e) == v
             assert e.stack == "7.4.4.0" and not e.legacy
             assert ncp.rsts == 1 and ncp.got[0] == b"\x01\x00\x00\x04"  # legacy version(4) first
             assert ncp.got[1] == bytes((2, 0, 1, 0, 0, v))  # then version(v), extended frame
@@ -133,7 +135,7 @@ def test_start_reads_the_stack_version_and_refuses_a_short_version_answer():
         for stack, want in ((b"\x02\x13\x6a", "6.10.1.3"), (b"\x02\xa0\x70", "7.0.10.0"), (b"\x02\x70", None)):
             e, ncp, tasks = await _setup(8, answer(stack))
             try:
-                assert await e.start() == 8 and e.stack == want
+                assert await start(e) == 8 and e.stack == want
             except HubError as err:
                 assert want is None and err.code == "bad_frame", err.code
             _stop(tasks)
@@ -144,7 +146,7 @@ def test_unsupported_version_is_a_structured_error():
     async def go():
         e, ncp, tasks = await _setup(7)
         try:
-            await e.start()
+            await start(e)
             raise AssertionError("v7 accepted")
         except HubError as err:
             assert err.code == "radio_unsupported", err.code
@@ -166,7 +168,7 @@ def test_responses_match_by_sequence_and_callbacks_go_to_the_handler():
         e, ncp, tasks = await _setup(8, answer)
         got = []
         e.on_callback = lambda fid, p: got.append((fid, bytes(p)))
-        await e.start()
+        await start(e)
         p = await e.cmd(0x0026)  # getEui64
         assert p == b"\x01\x02\x03\x04\x05\x06\x07\x08"
         assert got == [(0x0019, b"\x90")] and e.dropped == 1
@@ -181,7 +183,7 @@ def test_invalid_command_answer_is_a_radio_error():
 
     async def go():
         e, ncp, tasks = await _setup(13, answer)
-        await e.start()
+        await start(e)
         try:
             await e.cmd(0x0111, bytes(25))
             raise AssertionError("invalidCommand accepted")
@@ -203,7 +205,7 @@ def test_ncp_reset_under_a_command_fails_it_and_reports_the_link_down():
         e, ncp, tasks = await _setup(8, answer)
         downs = []
         e.on_down = downs.append
-        await e.start()
+        await start(e)
         try:
             await e.cmd(0x0017, b"\x00\x00")
             raise AssertionError("command survived an NCP reset")
@@ -215,7 +217,7 @@ def test_ncp_reset_under_a_command_fails_it_and_reports_the_link_down():
             raise AssertionError("command sent on a link that is down")
         except HubError as err:
             assert err.code == "radio_down"
-        assert await e.start() == 8  # and it comes back
+        assert await start(e) == 8  # and it comes back
         _stop(tasks)
     _run(go())
 
@@ -225,7 +227,7 @@ def test_no_answer_times_out_with_a_structured_error():
         e, ncp, tasks = await _setup(13, lambda n, f: version_answer(n, f))  # answers nothing else
         downs = []
         e.on_down = downs.append
-        await e.start()
+        await start(e)
         try:
             await e.cmd(0x0018)
             raise AssertionError("no timeout")

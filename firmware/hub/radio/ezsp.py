@@ -3,10 +3,11 @@
 One command is outstanding at a time (an NCP answers in order and the UART
 protocol expects the host to wait): `cmd()` sends a frame and returns the
 response's parameters, matched by sequence number; callbacks go to
-`on_callback(frame_id, params)` as they arrive. `start()` brings the link up
-and negotiates the protocol version (v8 to v13). A timeout, an NCP reset or
-an ASH failure fails the pending command with a structured error and calls
-`on_down(reason)`; the owner then calls `start()` again.
+`on_callback(frame_id, params)` as they arrive. hub.radio.ezsp_start brings
+the link up and negotiates the protocol version (v8 to v13); it is loaded only
+while starting. A timeout, an NCP reset or an ASH failure fails the pending
+command with a structured error and calls `on_down(reason)`; the owner then
+starts it again.
 
 Frame headers:
     legacy (v4 to v7, and the first `version` of every start-up):
@@ -27,12 +28,9 @@ from micropython import const
 
 from hub.errors import HubError
 
-_VERSION = const(0x0000)
 _INVALID_COMMAND = const(0x0058)
 _FC_CALLBACK_MASK = const(0x18)
 _FC_HI_FORMAT = const(0x01)
-_MIN_VERSION = const(8)
-_MAX_VERSION = const(13)
 _T_CMD_MS = const(5000)  # an NCP answers in milliseconds; past this the link is broken
 
 
@@ -90,32 +88,6 @@ class Ezsp:
         self.timeouts = 0
         self.callbacks = 0
         self.dropped = 0  # frames that match nothing (late responses, garbage)
-
-    async def start(self):
-        """Connect ASH and negotiate the EZSP version; returns it."""
-        self.up = False
-        self.legacy = True
-        await self.link.connect()
-        self.up = True
-        p = await self.cmd(_VERSION, b"\x04")
-        v = p[0] if len(p) else 0
-        if not _MIN_VERSION <= v <= _MAX_VERSION:
-            self.up = False
-            raise HubError("radio_unsupported", "NCP speaks EZSP v%d; this hub supports v%d..v%d"
-                           % (v, _MIN_VERSION, _MAX_VERSION))
-        self.legacy = False
-        p = await self.cmd(_VERSION, bytes((v,)))
-        if len(p) < 4:
-            self.up = False
-            raise HubError("bad_frame", "short version response")
-        # protocol version, stack type, stack version (nibbles: 0x6A10 is 6.10.1.0)
-        v2, sv = p[0], p[2] | (p[3] << 8)
-        if v2 != v:
-            self.up = False
-            raise HubError("radio_error", "NCP changed its EZSP version (%d then %d)" % (v, v2))
-        self.version = v
-        self.stack = "%d.%d.%d.%d" % (sv >> 12, (sv >> 8) & 15, (sv >> 4) & 15, sv & 15)
-        return v
 
     async def cmd(self, frame_id, params=b""):
         """Send one command; the response's parameters (bytes) or HubError."""

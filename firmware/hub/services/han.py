@@ -133,6 +133,7 @@ class Han:
             await bring_up(self)
         finally:
             forget("hub.services.han_up")
+            forget("hub.radio.ezsp_start")
 
     def _down(self, why):
         self.error = why

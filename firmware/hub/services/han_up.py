@@ -44,7 +44,9 @@ async def bring_up(han):
     """Start the EZSP host, set the NCP up and form or resume the network (HubError if not)."""
     e = han.ezsp
     han.state = "starting"
-    await e.start()
+    from hub.radio.ezsp_start import start  # dropped with this module (hub.services.han)
+
+    await start(e)
     han.ncp_eui = eui_hex(await e.cmd(_GET_EUI64))
     await han._status_cmd(_SET_CONFIGURATION_VALUE,
                           struct.pack("<BH", _CONFIG_TRANSIENT_KEY_TIMEOUT, 0xFFFF), "config")
