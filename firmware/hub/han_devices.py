@@ -27,6 +27,9 @@ PREPAYMENT = 0x0705
 _GSME = 0  # device log type
 # The command modules: hub.control.<name> holds COMMANDS (name -> fn(svc, args, data)).
 _COMMAND_MODULES = ("han_commands", "han_device_commands")
+_GPF_OPS = "hub.services.gpf_ops"
+# What the commands load for themselves, dropped with them.
+_TRANSIENT = ("hub.services.device_log_edit", _GPF_OPS)
 
 
 class HanDevices:
@@ -42,6 +45,8 @@ class HanDevices:
         self._gpf = None
         self._zcl = None
         self._prepay = None
+        self._tsn = 0
+        self._readers = 0  # reads under way (Reads stays while any is)
         r = han.receivers
         r[(SE_PROFILE, OTA)] = self._ota_frame
         r[(SE_PROFILE, METERING)] = self._gpf_frame
@@ -51,13 +56,44 @@ class HanDevices:
             r[(profile, BASIC)] = self._zcl_frame
             r[(profile, TIME)] = self._zcl_frame
 
+    def next_tsn(self):
+        """A ZCL sequence number for a request from the hub (one sequence for all its services)."""
+        self._tsn = (self._tsn + 1) & 0xFF
+        return self._tsn
+
     def reads(self):
         if self._reads is None:
             from hub.services.han_reads import Reads
 
-            self._reads = Reads(self.han, self.devlog)  # hooks the HAN's answers to the hub's requests
+            self._reads = Reads(self.han, self.devlog, self.next_tsn)  # hooks the HAN's answers to the hub's requests
             self._reads.mirror = self
         return self._reads
+
+    def drop_reads(self):
+        """Drop Reads' code when no read is under way (it comes back with the next one)."""
+        if self._reads is not None and not self._readers:
+            self.han.responses = None
+            self._reads = None
+            forget("hub.services.han_reads")
+
+    def reading(self, coro):
+        """A read (a coroutine of Reads) counted as under way from now until it ends, then Reads dropped if idle."""
+        self._readers += 1
+        return self._reading(coro)
+
+    async def _reading(self, coro):
+        try:
+            return await coro
+        finally:
+            self._readers -= 1
+            self.drop_reads()
+
+    def device(self, eui):
+        """The log entry of joined device `eui` (any spelling of 16 hex digits); errors if not."""
+        try:
+            return self.reads().device(eui)
+        finally:
+            self.drop_reads()
 
     def zcl(self):
         if self._zcl is None:
@@ -82,7 +118,7 @@ class HanDevices:
             from hub.services.ota_server import OtaServer
 
             a = self.app
-            self._ota = OtaServer(self.han, self.images(), a.clock, a.bus, log, self.reads().next_tsn)
+            self._ota = OtaServer(self.han, self.images(), a.clock, a.bus, log, self.next_tsn)
         return self._ota
 
     def _ota_frame(self, node, eui, aps, payload):
@@ -107,12 +143,19 @@ class HanDevices:
         if self._prepay is None:
             from hub.services.prepay import Prepay
 
-            self._prepay = Prepay(self.han, self.devlog, self.app.bus, log, self.reads().next_tsn)
+            self._prepay = Prepay(self.han, self.devlog, self.app.bus, log, self.next_tsn)
         return self._prepay.frame(node, eui, aps, payload)
 
     def read(self, entry, cluster, attrs):
         """Reads' mirror: a GSME is read from the GPF, others (None) from the device."""
-        return self.gpf().read(entry, cluster, attrs) if entry[1] == _GSME else None
+        if entry[1] != _GSME:
+            return None
+        from hub.services import gpf_ops
+
+        try:
+            return gpf_ops.read(self.gpf(), entry, cluster, attrs)
+        finally:
+            forget(_GPF_OPS)
 
     def command(self, module, name):
         """The registry's handler for command `name` of hub.control.`module`: the module is
@@ -123,7 +166,8 @@ class HanDevices:
                 return __import__(path, None, None, ("COMMANDS",)).COMMANDS[name](self, args, data)
             finally:
                 forget(path)
-                forget("hub.services.device_log_edit")
+                for m in _TRANSIENT:
+                    forget(m)
         return h
 
 
@@ -135,5 +179,4 @@ def start(app, han, devlog):
         for name in __import__(path, None, None, ("COMMANDS",)).COMMANDS:
             app.reg.register(name, svc.command(module, name))
         forget(path)  # back with its first command
-    forget("hub.services.device_log_edit")
     return svc

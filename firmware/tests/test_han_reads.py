@@ -158,3 +158,34 @@ def test_a_refused_read_and_no_answer_are_structured_errors():
     e = raises(HubError, run, reg, later)
     assert e.code == "timeout"
     assert len(ncp.sent) == 2
+
+
+def test_a_read_dispatched_before_another_ends_gets_its_answer_and_the_reads_code_goes_after_the_last():
+    import sys
+
+    reg, ncp, _app = _hub()
+    # Both accepted at once; the second only starts after the first has ended.
+    first, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0702, "attrs": [0]})
+    second, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0702, "attrs": [0x0400]})
+
+    def answer(n):
+        def play():
+            if len(ncp.sent) < n:
+                return False
+            req = ncp.frames()[n - 1][3]
+            h = zcl.decode_header(req)
+            aid = zcl.decode_read_attributes(req, h.size)[0]
+            ncp.incoming(NODE, 0x0702, bytes((0x18, h.seq, 0x01)) + struct.pack("<HBBH", aid, 0, 0x21, aid + 1))
+            return True
+        return play
+
+    r1, _ = run(reg, first, answer(1))
+    assert r1["attrs"] == [{"id": 0, "status": 0, "type": 0x21, "value": 1}]
+    assert "hub.services.han_reads" in sys.modules  # the second read is still to come
+    r2, _ = run(reg, second, answer(2))
+    assert r2["attrs"] == [{"id": 0x0400, "status": 0, "type": 0x21, "value": 0x0401}]
+    assert "hub.services.han_reads" not in sys.modules  # dropped once no read is under way
+    later, _ = reg.dispatch("han.read", {"device": ESME, "cluster": 0x0702, "attrs": [0], "timeout_s": 1})
+    assert "hub.services.han_reads" in sys.modules  # and back with the next read
+    assert raises(HubError, run, reg, later).code == "timeout"
+    assert "hub.services.han_reads" not in sys.modules

@@ -23,7 +23,12 @@ def _device(args):
 def read(svc, args, data):
     only(args, "device", "cluster", "attrs", "endpoint", "timeout_s")
     reads = svc.reads()
-    return Later(reads.read(*reads.check(args)))
+    try:
+        a = reads.check(args)
+    except Exception:
+        svc.drop_reads()  # nothing to wait for
+        raise
+    return Later(svc.reading(reads.read(*a)))
 
 
 def images_list(svc, args, data):
@@ -52,12 +57,12 @@ def image_abort(svc, args, data):
 def ota_status(svc, args, data):
     only(args, "device")
     eui = args.get("device")
-    return svc.ota().status(None if eui is None else svc.reads().device(eui)[EUI])
+    return svc.ota().status(None if eui is None else svc.device(eui)[EUI])
 
 
 def ota_notify(svc, args, data):
     only(args, "device")
-    e = svc.reads().device(_device(args))
+    e = svc.device(_device(args))
     return Later(_notify(svc.ota(), e))
 
 
@@ -68,12 +73,16 @@ async def _notify(ota, entry):
 
 def gsme_queue(svc, args, data):
     only(args, "device", "message")
-    return svc.gpf().queue(args.get("device"), args.get("message"))
+    from hub.services import gpf_ops  # dropped with this module (hub.han_devices)
+
+    return gpf_ops.queue(svc.gpf(), args.get("device"), args.get("message"))
 
 
 def gsme_status(svc, args, data):
     only(args, "device")
-    return svc.gpf().status(_device(args))
+    from hub.services import gpf_ops
+
+    return gpf_ops.status(svc.gpf(), _device(args))
 
 
 COMMANDS = {"han.read": read, "han.image.list": images_list, "han.image.remove": image_remove,

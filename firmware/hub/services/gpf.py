@@ -4,6 +4,8 @@
 Mirror: the Metering attributes a GSME reports on waking (Report Attributes) are
 kept with the time they came; `han.read` of a GSME is answered from them
 (`source: "mirror"`), since the meter itself hears nothing while it sleeps.
+Reading the mirror and queueing are in hub.services.gpf_ops (loaded with
+their commands); this keeps the mirror, the queue and the tunnel.
 
 Queue: messages for a GSME (`han.gsme.queue`, GBCS bytes) wait until it polls.
 On waking it opens a GB-HGRP tunnel (Tunneling 0x0704 RequestTunnel) and sends
@@ -22,7 +24,7 @@ import asyncio
 from micropython import const
 
 from hub.codecs import zcl
-from hub.errors import HubError, bad_args
+from hub.errors import HubError
 from hub.services import device_log
 
 SE_PROFILE = const(0x0109)
@@ -31,8 +33,6 @@ TUNNELING = const(0x0704)
 _GSME = const(0)  # device log type
 _GET, _GET_RSP, _RESPONSE = const(1), const(2), const(3)
 _GB_HGRP = const(6)
-_MAX_MSG = const(75)  # 82-byte APS payload - ZCL header 3 - tunnel id 2 - GET-RESPONSE 2
-_MAX_QUEUED = const(8)
 _MAX_TRANSFER = const(1500)
 _FC = zcl.FC_CLUSTER | zcl.FC_TO_CLIENT | zcl.FC_NO_DEFAULT_RSP
 
@@ -73,55 +73,6 @@ class Gpf:
         for aid, _st, dtype, value in recs:
             m[aid] = (dtype, value)
         m["utc"] = self.clock.utc()
-
-    def read(self, entry, cluster, attrs):
-        """han.read's answer for a GSME, from the mirror (None: not a GSME, read the device)."""
-        if entry[device_log.TYPE] != _GSME:
-            return None
-        eui = entry[device_log.EUI]
-        m = self.mirror.get(eui)
-        if cluster != METERING or m is None:
-            raise HubError("not_found", "nothing mirrored for %s cluster 0x%04X yet (it reports on waking)"
-                           % (eui, cluster))
-        from hub.services.han_reads import records_view
-
-        recs = []
-        for a in attrs:
-            v = m.get(a)
-            recs.append((a, zcl.UNSUPPORTED_ATTRIBUTE, None, None) if v is None else (a, zcl.SUCCESS, v[0], v[1]))
-        return {"device": eui, "node": entry[device_log.NODE], "cluster": cluster, "endpoint": 1,
-                "source": "mirror", "reported_utc": m["utc"], "attrs": records_view(recs)}
-
-    # -- queue -------------------------------------------------------------------------
-
-    def queue(self, eui, message):
-        """Queue GBCS `message` (hex) for GSME `eui`; han.gsme.queue's result."""
-        eui = device_log.parse_eui(eui)
-        if not self._gsme(eui):
-            raise HubError("not_found", "%s is not a GSME in the HAN device log" % eui)
-        if not isinstance(message, str) or not message or len(message) & 1:
-            raise bad_args("message must be hex digits (whole bytes)")
-        try:
-            n = len(unhexlify(message))
-        except ValueError:
-            raise bad_args("message must be hex")
-        if n > _MAX_MSG:
-            raise HubError("too_large", "a message through the tunnel is at most %d bytes (one APS frame)"
-                           % _MAX_MSG)
-        q = self.queues.get(eui, [])
-        if len(q) >= _MAX_QUEUED:
-            raise HubError("busy", "%d messages already wait for %s" % (len(q), eui))
-        self.queues[eui] = q + [message.lower()]
-        self.store.save("gpf", self.queues)
-        return {"device": eui, "queued": len(q) + 1}
-
-    def status(self, eui):
-        """han.gsme.status's result."""
-        eui = device_log.parse_eui(eui)
-        m = self.mirror.get(eui, {})
-        mirror = [{"id": k, "type": v[0], "value": v[1]} for k, v in m.items() if k != "utc"]
-        return {"device": eui, "queued": len(self.queues.get(eui, ())), "last_poll_utc": self.polls.get(eui),
-                "mirror": mirror, "reported_utc": m.get("utc"), "delivered": self.delivered}
 
     # -- tunnel ------------------------------------------------------------------------
 

@@ -37,21 +37,16 @@ def records_view(records):
 
 
 class Reads:
-    def __init__(self, han, devlog):
+    def __init__(self, han, devlog, next_tsn):
         self.han = han
         self.devlog = devlog
-        self._tsn = 0
+        self.next_tsn = next_tsn  # fn() -> the hub's next ZCL sequence number (shared by its services)
         self._wait = {}  # (node, tsn) -> [Event, answer payload or None]
         self.mirror = None  # the GPF: answers for sleepy devices, or None
         self.sent = 0
         self.answered = 0
         self.timeouts = 0
         han.responses = self._response
-
-    def next_tsn(self):
-        """A ZCL sequence number for a request from the hub."""
-        self._tsn = (self._tsn + 1) & 0xFF
-        return self._tsn
 
     def device(self, eui):
         """The stored log entry of joined device `eui` (any spelling of 16 hex digits); errors if not."""
