@@ -25,8 +25,12 @@ METERING = 0x0702
 TUNNELING = 0x0704
 PREPAYMENT = 0x0705
 _GSME = 0  # device log type
-# The command modules: hub.control.<name> holds COMMANDS (name -> fn(svc, args, data)).
-_COMMAND_MODULES = ("han_commands", "han_device_commands")
+# The commands and the module of each (hub.control.<module>): command han.X.Y is its function
+# X_Y(svc, args, data). Names only here, so registering them loads nothing.
+_COMMANDS = (("han_commands", ("han.status", "han.log", "han.log.add", "han.log.remove", "han.devices", "han.send")),
+             ("han_device_commands", ("han.read", "han.image.list", "han.image.remove", "han.image.offer",
+                                      "han.image.block", "han.image.abort", "han.ota.status", "han.ota.notify",
+                                      "han.gsme.queue", "han.gsme.status")))
 _GPF_OPS = "hub.services.gpf_ops"
 # What the commands load for themselves, dropped with them.
 _TRANSIENT = ("hub.services.device_log_edit", _GPF_OPS)
@@ -163,7 +167,8 @@ class HanDevices:
         def h(args, data):
             path = "hub.control." + module
             try:
-                return __import__(path, None, None, ("COMMANDS",)).COMMANDS[name](self, args, data)
+                fn = getattr(__import__(path, None, None, ("_",)), name[4:].replace(".", "_"))
+                return fn(self, args, data)
             finally:
                 forget(path)
                 for m in _TRANSIENT:
@@ -174,9 +179,7 @@ class HanDevices:
 def start(app, han, devlog):
     """Make the HAN's device services and register every han.* command."""
     svc = HanDevices(app, han, devlog)
-    for module in _COMMAND_MODULES:
-        path = "hub.control." + module
-        for name in __import__(path, None, None, ("COMMANDS",)).COMMANDS:
+    for module, names in _COMMANDS:
+        for name in names:
             app.reg.register(name, svc.command(module, name))
-        forget(path)  # back with its first command
     return svc

@@ -1,7 +1,7 @@
 """The han.* commands on the network and its device log (PROTOCOL.md, "HAN commands").
 
 Loaded only when one of them comes (hub.han_devices registers a small trampoline
-per name) and dropped again after it: a running HAN does not hold their code.
+per name; command han.X.Y is the function X_Y here) and dropped again after it: a running HAN does not hold their code.
 Changes go to the device log, which persists them at once; the radio follows in
 the background. `svc` is hub.han_devices.HanDevices.
 """
@@ -47,7 +47,7 @@ def status(svc, args, data):
     return d
 
 
-def log_read(svc, args, data):
+def log(svc, args, data):
     only(args)
     return _edit().read(svc.devlog)
 
@@ -81,7 +81,3 @@ def send(svc, args, data):
             raise bad_args("payload must be hex")
     return _edit().send(svc.devlog, args.get("eui64"), args.get("cluster"), payload, args.get("profile", 0x0109),
                      args.get("src_ep", 1), args.get("dst_ep", 1))
-
-
-COMMANDS = {"han.status": status, "han.log": log_read, "han.log.add": log_add, "han.log.remove": log_remove,
-            "han.devices": devices, "han.send": send}

@@ -2,7 +2,8 @@
 the hub, device images over the OTA Upgrade cluster, the Gas Proxy Function's queue.
 
 Loaded only on a board with a radio, and only when one of these commands comes
-(hub.han_devices registers a small trampoline per name). Every argument is
+(hub.han_devices registers a small trampoline per name; command han.X.Y is the
+function X_Y here). Every argument is
 checked before a handler returns; what waits for the radio comes back as a
 registry.Later. `svc` is hub.han_devices.HanDevices (its services are made on
 first use).
@@ -31,7 +32,7 @@ def read(svc, args, data):
     return Later(svc.reading(reads.read(*a)))
 
 
-def images_list(svc, args, data):
+def image_list(svc, args, data):
     only(args)
     return svc.images().list()
 
@@ -83,9 +84,3 @@ def gsme_status(svc, args, data):
     from hub.services import gpf_ops
 
     return gpf_ops.status(svc.gpf(), _device(args))
-
-
-COMMANDS = {"han.read": read, "han.image.list": images_list, "han.image.remove": image_remove,
-            "han.image.offer": image_offer, "han.image.block": image_block, "han.image.abort": image_abort,
-            "han.ota.status": ota_status, "han.ota.notify": ota_notify, "han.gsme.queue": gsme_queue,
-            "han.gsme.status": gsme_status}
