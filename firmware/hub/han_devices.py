@@ -26,7 +26,7 @@ TUNNELING = 0x0704
 PREPAYMENT = 0x0705
 _GSME = 0  # device log type
 # The commands and the module of each (hub.control.<module>): command han.X.Y is its function
-# X_Y(svc, args, data). Names only here, so registering them loads nothing.
+# X_Y(svc, args, data). Names only here: answering them loads nothing until one comes.
 _COMMANDS = (("han_commands", ("han.status", "han.log", "han.log.add", "han.log.remove", "han.devices", "han.send")),
              ("han_device_commands", ("han.read", "han.image.list", "han.image.remove", "han.image.offer",
                                       "han.image.block", "han.image.abort", "han.ota.status", "han.ota.notify",
@@ -161,9 +161,15 @@ class HanDevices:
         finally:
             forget(_GPF_OPS)
 
-    def command(self, module, name):
-        """The registry's handler for command `name` of hub.control.`module`: the module is
-        loaded when the command comes and dropped after it (a Later keeps what it needs)."""
+    def command(self, name):
+        """The registry's handler for han.* command `name` (None: no such command): its module
+        is loaded when the command comes and dropped after it (a Later keeps what it needs)."""
+        for module, names in _COMMANDS:
+            if name in names:
+                break
+        else:
+            return None
+
         def h(args, data):
             path = "hub.control." + module
             try:
@@ -177,9 +183,7 @@ class HanDevices:
 
 
 def start(app, han, devlog):
-    """Make the HAN's device services and register every han.* command."""
+    """Make the HAN's device services and answer every han.* command (through the registry's fallback)."""
     svc = HanDevices(app, han, devlog)
-    for module, names in _COMMANDS:
-        for name in names:
-            app.reg.register(name, svc.command(module, name))
+    app.reg.fallback = svc.command
     return svc

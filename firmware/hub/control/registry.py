@@ -23,6 +23,9 @@ class Later:
 class Registry:
     def __init__(self, log=None, after=None):
         self.handlers = {}
+        # fn(name) -> handler or None, for names not registered one by one (the HAN's
+        # han.* commands: no per-name closure and dict entry held for each).
+        self.fallback = None
         self.log = log
         self.after = after  # called after every command (heap sampling)
         self.count = 0
@@ -61,6 +64,8 @@ class Registry:
         self.count += 1
         try:
             h = self.handlers.get(name)
+            if h is None and self.fallback:
+                h = self.fallback(name)
             if h is None:
                 raise HubError("unknown_command", "unknown command %r" % (name,))
             if args is None:
