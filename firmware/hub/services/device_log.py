@@ -21,14 +21,12 @@ from binascii import unhexlify
 import asyncio
 from micropython import const
 
+from hub import forget
 from hub.errors import bad_args
 from hub.events import alert
 
-_T_ANNCE_MS = const(10000)  # a join the NCP let through must announce itself within this
-_PERMIT_MAX = const(254)  # permitJoining's longest finite duration
 _DENY_JOIN = const(2)
 _DEVICE_LEFT = const(2)
-_REKEY_S = const(43200)
 # A stored entry: [eui, type, install code + CRC (hex), window end (UTC), node or -1, joined]
 EUI, TYPE, CODE, UNTIL, NODE, JOINED = 0, 1, 2, 3, 4, 5
 
@@ -153,55 +151,38 @@ class DeviceLog:
         self.permit_until = 0
         self.wake.set()
 
+    def _idle(self):
+        # Nothing for the radio: no window open, no key on the NCP, joining closed, nobody to make leave.
+        now = self.clock.utc()
+        if self.kicks or self.pending or self.keyed or self.rekey or self.permit_until > now:
+            return False
+        for e in self.devices:
+            if e[UNTIL] > now:
+                return False
+        return True
+
     async def run(self):
-        """Apply windows, keys, permit-joining and kicks whenever something changes (and every second)."""
+        """Apply windows, keys, permit-joining and kicks whenever something changes (and every second).
+
+        The work is in hub.services.han_keys, loaded while there is some and dropped when idle:
+        a HAN whose devices have joined and whose windows are closed does not hold it."""
         while True:
             self.wake.clear()
-            if self.han.state == "up":
+            if self.han.state == "up" and not self._idle():
                 try:
                     await self._step()
                 except Exception as e:  # the radio went away mid-step: retried on the next one
                     self.log.warn("devlog: %r" % (e,))
+            if self._idle():
+                forget("hub.services.han_keys")
             await self._sleep_or_wake(1000)
+
+    async def _step(self):
+        from hub.services.han_keys import step  # a name that ends with this call (or the code stays)
+
+        await step(self)
 
     async def _sleep_or_wake(self, ms):
         t0 = time.ticks_ms()
         while not self.wake.is_set() and time.ticks_diff(time.ticks_ms(), t0) < ms:
             await asyncio.sleep_ms(50)
-
-    async def _step(self):
-        han = self.han
-        now = self.clock.utc()
-        while self.kicks:
-            node, eui = self.kicks[0]
-            await han.remove_device(node, eui)
-            self.kicks.pop(0)
-        for eui, (node, t) in list(self.pending.items()):
-            if time.ticks_diff(time.ticks_ms(), t) > _T_ANNCE_MS:
-                del self.pending[eui]
-                self._refuse(eui, node, "key_exchange_failed")
-        want = {}
-        for e in self.devices:
-            if e[UNTIL] > now:
-                want[e[EUI]] = e
-        if self.keyed and now - self.keyed_at > _REKEY_S:
-            self.rekey = True  # before the NCP's transient keys time out (18 h at most) in a long window
-        if self.rekey or any(k not in want for k in self.keyed):
-            await han.clear_keys()
-            self.keyed = set()
-            self.rekey = False
-        if not self.keyed:
-            self.keyed_at = now
-        for eui, e in want.items():
-            if eui not in self.keyed:
-                await han.install_key(eui, unhexlify(e[CODE]))
-                self.keyed.add(eui)
-        if want:
-            left = max(e[UNTIL] for e in want.values()) - now
-            if self.permit_until - now < min(left, 30):
-                n = min(_PERMIT_MAX, left)
-                await han.permit_joining(n)
-                self.permit_until = now + n
-        elif self.permit_until > now:
-            await han.permit_joining(0)
-            self.permit_until = 0

@@ -21,18 +21,12 @@ from hub import forget
 from hub.errors import HubError
 
 # EZSP ids and values used here (bellows.types names).
-_PERMIT_JOINING = const(0x0022)
 _SEND_UNICAST = const(0x0034)
 _STACK_STATUS = const(0x0019)
 _TC_JOIN = const(0x0024)
 _CHILD_JOIN = const(0x0023)
 _INCOMING = const(0x0045)
 _SENT = const(0x003F)
-_REMOVE_DEVICE = const(0x00A8)
-_AES_MMO_HASH = const(0x006F)
-_ADD_TRANSIENT_KEY = const(0x00AF)  # v8..v12
-_IMPORT_TRANSIENT_KEY = const(0x0111)  # v13
-_CLEAR_TRANSIENT_KEYS = const(0x006B)
 _NETWORK_UP = const(0x90)
 _NETWORK_DOWN = const(0x91)
 _SE_PROFILE = const(0x0109)
@@ -151,35 +145,6 @@ class Han:
     def _need_up(self):
         if self.state != "up":
             raise HubError("radio_down", "HAN network is not up (%s)" % self.state)
-
-    async def permit_joining(self, seconds):
-        """Open joining for `seconds` (0 closes, 255 = until closed)."""
-        self._need_up()
-        await self._status_cmd(_PERMIT_JOINING, bytes((seconds,)), "permitJoining")
-
-    async def install_key(self, eui, code_crc):
-        """Transient link key for EUI hex `eui` from its install code + CRC (18 bytes)."""
-        self._need_up()
-        ctx = bytes(20) + b"\x01" + bytes((len(code_crc),)) + code_crc
-        p = await self._status_cmd(_AES_MMO_HASH, ctx, "aesMmoHash")
-        key = p[1:17]
-        if self.ezsp.version >= 13:
-            p = await self.ezsp.cmd(_IMPORT_TRANSIENT_KEY, eui_bytes(eui) + key + b"\x00")
-            if struct.unpack_from("<I", p)[0]:
-                raise HubError("radio_error", "importTransientKey refused")
-        else:
-            await self._status_cmd(_ADD_TRANSIENT_KEY, eui_bytes(eui) + key, "addTransientLinkKey")
-
-    async def clear_keys(self):
-        """Drop every transient link key on the NCP."""
-        self._need_up()
-        await self.ezsp.cmd(_CLEAR_TRANSIENT_KEYS)
-
-    async def remove_device(self, node, eui):
-        """Make a joined device leave (the trust centre's removeDevice)."""
-        self._need_up()
-        e = eui_bytes(eui)
-        await self.ezsp.cmd(_REMOVE_DEVICE, struct.pack("<H", node) + e + e)
 
     async def unicast(self, node, cluster, payload, profile=_SE_PROFILE, src_ep=_EP, dst_ep=_EP, wait=False):
         """Send an APS unicast; with `wait`, return the delivery status (0 = delivered)."""
