@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from commshub import boards
+from commshub import boards, paths
 from commshub.emulator import fsimage
 
 # .mpy v6 header byte 2 for modules holding native code: arch << 2 | sub-version 3.
@@ -45,7 +46,8 @@ def test_image_mounts_and_holds_the_flashed_tree(name: str, tmp_path: Path) -> N
     assert json.loads(files["/provision.json"]) == dict(
         PROVISION, image={"manufacturer": 0x1234, "image_type": 1}, trusted_keys=[])
     assert "/slots/a/lib/xlib/mod.mpy" in files
-    assert "/slots/a/lib/hub/sub/deep.mpy" in files
+    # Subpackages are flat in a slot (fewer littlefs directories): hub.sub.deep is hub/m/deep.
+    assert "/slots/a/lib/hub/m/deep.mpy" in files and "/slots/a/lib/hub/sub/deep.mpy" not in files
     assert not any(p.endswith(".py") for p in files if p.startswith("/slots/"))
     # Slot A holds exactly what its manifest lists, and the boot record points at it.
     manifest = json.loads(files["/slots/a/manifest.json"])
@@ -84,8 +86,29 @@ def test_changed_source_rebuilds(tmp_path: Path) -> None:
     (fw / "hub" / "sub" / "deep.py").write_text("X = 2\n")
     second = fsimage.build_app("emulator", fw)
     assert first != second
-    assert (second / "lib" / "hub" / "sub" / "deep.mpy").read_bytes() != \
-        (first / "lib" / "hub" / "sub" / "deep.mpy").read_bytes()
+    assert (second / "lib" / "hub" / "m" / "deep.mpy").read_bytes() != \
+        (first / "lib" / "hub" / "m" / "deep.mpy").read_bytes()
+
+
+def test_two_modules_of_one_name_in_two_subpackages_are_refused(tmp_path: Path) -> None:
+    # A slot keeps subpackages flat (hub/m): hub.sub.deep and hub.other.deep would be one file.
+    fw = _firmware(tmp_path, native=False)
+    (fw / "hub" / "other").mkdir()
+    (fw / "hub" / "other" / "deep.py").write_text("X = 3\n")
+    with pytest.raises(fsimage.BuildError, match="hub/sub/deep.py and hub/other/deep.py would both be lib/hub/m/deep.py"):
+        fsimage.build_app("emulator", fw)
+
+
+def test_a_flat_slot_imports_subpackage_modules_on_the_vm(tmp_path: Path) -> None:
+    # The package's __init__ (lib/hub/sub.mpy) points its __path__ at lib/hub/m, as the hub's do.
+    fw = _firmware(tmp_path, native=False)
+    (fw / "hub" / "sub" / "__init__.py").write_text(
+        '__path__ = globals().get("__path__") or __file__[:__file__.rfind("/")] + "/m"\n')
+    app = fsimage.build_app("emulator", fw)
+    assert (app / "lib" / "hub" / "sub.mpy").is_file() and not (app / "lib" / "hub" / "sub").exists()
+    script = f"import sys; sys.path.insert(0, {str(app / 'lib')!r}); import hub.sub.deep; print(hub.sub.deep.X)"
+    out = subprocess.run([paths.micropython(), "-c", script], capture_output=True, text=True, timeout=20)
+    assert out.stdout.strip() == "1", out.stderr
 
 
 def test_syntax_error_names_the_file(tmp_path: Path) -> None:

@@ -1,3 +1,7 @@
 """Command front-end core: registry and dispatcher, duplicate suppression."""
 
+# A slot stores the modules of every subpackage in one directory, hub/m (fewer littlefs
+# directories: docs/IMAGES.md, section 3); in the source tree this is a normal package.
+__path__ = globals().get("__path__") or __file__[:__file__.rfind("/")] + "/m"
+
 from hub.errors import HubError  # noqa: F401  (the structured error of every reply)

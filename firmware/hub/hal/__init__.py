@@ -5,6 +5,10 @@ injected: the emulated board, and the Raspberry Pi, whose flash is a file
 too), ESP32 or RP2.
 """
 
+# A slot stores the modules of every subpackage in one directory, hub/m (fewer littlefs
+# directories: docs/IMAGES.md, section 3); in the source tree this is a normal package.
+__path__ = globals().get("__path__") or __file__[:__file__.rfind("/")] + "/m"
+
 import sys
 
 

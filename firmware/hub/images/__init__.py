@@ -1,1 +1,5 @@
 """Hub firmware images (docs/IMAGES.md): the GBCS file layout and the app bundle."""
+
+# A slot stores the modules of every subpackage in one directory, hub/m (fewer littlefs
+# directories: docs/IMAGES.md, section 3); in the source tree this is a normal package.
+__path__ = globals().get("__path__") or __file__[:__file__.rfind("/")] + "/m"

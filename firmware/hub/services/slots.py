@@ -51,6 +51,44 @@ def _exists(p):
         return False
 
 
+# -- the block budget of a slot (docs/IMAGES.md, "Block budget") -----------
+# littlefs keeps a file of up to INLINE bytes inside its directory's metadata;
+# a bigger one takes whole blocks, each but the first losing a few bytes to
+# the skip-list pointers; every directory is a metadata pair (2 blocks).
+INLINE = 128  # MicroPython's VfsLfs2 default (32-byte read/prog units: 128-byte cache)
+
+
+def file_blocks(size, bs):
+    """Blocks a file of `size` bytes takes (at most: a board may inline more)."""
+    return 0 if size <= INLINE else (size + bs - 9) // (bs - 8)
+
+
+def tree_blocks(path, bs):
+    """Blocks the directory tree at `path` takes (0 if it does not exist)."""
+    n = 2
+    try:
+        for e in os.ilistdir(path):
+            p = path + "/" + e[0]
+            n += tree_blocks(p, bs) if e[1] == 0x4000 else file_blocks(os.stat(p)[6], bs)
+    except OSError:
+        return 0
+    return n
+
+
+def need_blocks(m, mlen, bs):
+    """Blocks a slot holding manifest `m` (`mlen` bytes of JSON) takes once unpacked."""
+    dirs = {}
+    n = 2 + file_blocks(mlen, bs) + 1  # the slot directory, manifest.json, image.json
+    for e in m["files"]:
+        n += file_blocks(e["size"], bs)
+        p = e["path"]
+        i = p.find("/")
+        while i > 0:
+            dirs[p[:i]] = 1
+            i = p.find("/", i + 1)
+    return n + 2 * len(dirs)
+
+
 def normalize(r):
     """A boot record with every field valid (what boot.py would make of it)."""
     r = dict(r) if isinstance(r, dict) else {}

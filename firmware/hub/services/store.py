@@ -24,8 +24,32 @@ def _exists(path):
         return False
 
 
+RESERVE = 8  # blocks left free for the state files (never promised to a download or a slot)
+
+
+def _dirs(path):
+    n = 0
+    for e in os.ilistdir(path):
+        if e[1] == 0x4000:
+            n += 1 + _dirs(join(path, e[0]))
+    return n
+
+
+def free_blocks(root):
+    """(block size, blocks free beyond RESERVE) on the filesystem of `root`.
+
+    MicroPython's statvfs on littlefs counts each directory's metadata pair
+    twice (lfs2_fs_traverse also walks the directory entries), under-reporting
+    2 blocks per directory: they are added back for the directories under
+    `root` (the filesystem's root for an exact count; a subdirectory gives less).
+    """
+    st = os.statvfs(root)
+    return st[0], st[3] + 2 * _dirs(root) - RESERVE
+
+
 class Store:
     def __init__(self, root, log=None, sub="data"):
+        self.root = root
         self.dir = join(root, sub)
         self.log = log
         self.rename = os.rename  # an attribute so tests can simulate a cut

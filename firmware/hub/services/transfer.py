@@ -28,7 +28,7 @@ import os
 import time
 
 from hub.errors import HubError, bad_args
-from hub.services.store import join
+from hub.services.store import free_blocks, join
 from micropython import const
 
 WINDOW = 8
@@ -138,8 +138,8 @@ class Transfer:
 
     def space(self):
         """Bytes free for a staging file (the current one would be replaced)."""
-        st = os.statvfs(self.store.dir)
-        return (st[3] - 8) * st[0] + max(_size(self.path), 0)
+        bs, n = free_blocks(self.store.root)
+        return n * bs + max(_size(self.path), 0)
 
     def offer(self, size, hsh, block_size):
         """Start, resume or answer `done` (received: verification pending,

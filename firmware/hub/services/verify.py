@@ -19,39 +19,14 @@ from binascii import hexlify
 from hub import forget
 from hub.errors import HubError
 from hub.images import bundle
-from hub.services.slots import META, other, vtuple
+from hub.services.slots import META, need_blocks, other, tree_blocks, vtuple
+from hub.services.store import free_blocks
 
 BUF = 1024
-RESERVE = 8  # filesystem blocks left free for the state files
 
 
 def _err(code, msg):
     return HubError(code, msg)
-
-
-def _blocks(size, bs):
-    return max(1, (size + bs - 1) // bs)
-
-
-def _tree_blocks(path, bs):
-    # Roughly the filesystem blocks a directory tree takes (files and dirs).
-    n = 2
-    try:
-        for e in os.ilistdir(path):
-            p = path + "/" + e[0]
-            n += _tree_blocks(p, bs) if e[1] == 0x4000 else _blocks(os.stat(p)[6], bs)
-    except OSError:
-        return 0
-    return n
-
-
-def _need_blocks(m, bs):
-    n = RESERVE + 4  # manifest, image.json, the slot directory
-    dirs = {}
-    for e in m["files"]:
-        n += _blocks(e["size"], bs)
-        dirs[e["path"].rsplit("/", 1)[0]] = 1
-    return n + 2 * len(dirs)
 
 
 def check(f, size, file_hash, ctx, buf):
@@ -79,17 +54,17 @@ def check(f, size, file_hash, ctx, buf):
     sig = gbcs.parse_trailer(f.read(gbcs.TRAILER))[1]
     h = (h.manufacturer, h.image_type, h.file_version, h.total_size)
     forget("hub.images.gbcs")  # not needed beyond the header: make room for the manifest
-    m = bundle.read_manifest(f, lay[0], lay[1])[0]
+    m, mlen = bundle.read_manifest(f, lay[0], lay[1])
+    mlen -= lay[0] + bundle.PREFIX
     v = vtuple(m["version"])
     if v[0] << 24 | v[1] << 16 | v[2] << 8 != h[2] & 0xFFFFFF00:
         raise _err("bad_format", "header version %s is not the manifest's %s"
                    % (hex(h[2]), m["version"]))
     slots = ctx.slots
-    st = os.statvfs(slots.store.dir)
-    bs = st[0]
+    bs, free = free_blocks(slots.root)
     facts = {"version": m["version"], "min_version": m["min_version"], "file_version": h[2],
              "boards": ", ".join(m["boards"]), "board_ok": ctx.board in m["boards"],
-             "need": _need_blocks(m, bs)}
+             "need": need_blocks(m, mlen, bs)}
     if m.get("test_fault"):
         facts["test_fault"] = m["test_fault"]
     m = None
@@ -110,9 +85,10 @@ def check(f, size, file_hash, ctx, buf):
         raise _err("wrong_image_type", "image type 0x%04X, this hub takes 0x%04X" % (h[1], ctx.ids[1]))
     if not facts["board_ok"]:
         raise _err("wrong_board", "image is for %s, this board is %s" % (facts["boards"], ctx.board))
-    free = st[3] + _tree_blocks(slots.path(other(slots.running)), bs)
+    free += tree_blocks(slots.path(other(slots.running)), bs)  # the inactive slot is replaced
     if facts["need"] > free:
-        raise _err("too_large", "the image needs more than the %d bytes a slot can take" % (free * bs))
+        raise _err("too_large", "the image needs %d blocks of %d bytes, the inactive slot can take %d"
+                   % (facts["need"], bs, free))
     run = vtuple(slots.version(slots.running))
     if not vtuple(facts["version"]) > run:
         raise _err("downgrade", "version %s is not above the running %s" % (facts["version"], ".".join(str(x) for x in run)))

@@ -36,7 +36,7 @@ HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
 TRUSTED_KEY_RE = re.compile(r"^[0-9a-f]{128}$")
 # Bumped when the layout of the compiled tree changes, to invalidate caches.
-LAYOUT_VERSION = "2"  # 2: .mpy files name their source by the module's short name
+LAYOUT_VERSION = "3"  # 2: .mpy files name their source by the module's short name; 3: flat slot
 # Compiled trees kept under BUILD/app (each is the size of the compiled firmware).
 APP_CACHE_KEEP = 32
 
@@ -159,6 +159,27 @@ def _sources(firmware: Path, mplib: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
+# Where a slot keeps the modules of hub's subpackages: one directory for all of them.
+FLAT_DIR = "m"
+
+
+def slot_path(name: str) -> str:
+    """Where module `name` (a path under /lib, e.g. "hub/services/slots.py") sits in a slot.
+
+    littlefs gives every directory a metadata pair (2 blocks) and every file at
+    least one block, so a slot keeps hub's subpackages flat: `hub/services/slots.py`
+    -> `hub/m/slots.py`, the package's `__init__.py` -> `hub/services.py`, whose
+    `__path__` points imports at `hub/m` (docs/IMAGES.md, section 3). Module
+    names are unique across subpackages; anything else keeps its path.
+    """
+    parts = name.split("/")
+    if len(parts) != 3 or parts[0] != "hub":
+        return name
+    if parts[2] == "__init__.py":
+        return f"hub/{parts[1]}.py"
+    return f"hub/{FLAT_DIR}/{parts[2]}"
+
+
 def source_name(name: str) -> str:
     """The source name embedded in a module's .mpy: its last dotted component."""
     parts = name[:-3].split("/")
@@ -222,8 +243,13 @@ def build_app(board: str | boards.Board, firmware: Path | None = None,
     try:
         for name, src in tops:
             shutil.copyfile(src, tmp / name)
+        placed: dict[str, str] = {}
         for name, src in sources:
-            _compile(src, name, b.mpy_arch, tmp / "lib" / (name[:-3] + ".mpy"), b.mpy_opt)
+            dest = slot_path(name)
+            if dest in placed:
+                raise BuildError(f"{name} and {placed[dest]} would both be lib/{dest} in a slot: rename one")
+            placed[dest] = name
+            _compile(src, name, b.mpy_arch, tmp / "lib" / (dest[:-3] + ".mpy"), b.mpy_opt)
         (tmp / ".complete").write_text("")
         try:
             os.rename(tmp, out)
