@@ -243,3 +243,15 @@ def test_progress_kept_for_at_most_eight_devices_dropping_reported_outcomes_only
     assert len(devs) == 8 and devs[ESME]["state"] == "offered"
     assert devs["0B00000000000001"]["state"] == "downloading"  # a transfer in progress is never dropped
     assert ota_alerts(app) == []
+
+
+def test_damaged_progress_entries_are_dropped_and_the_rest_kept():
+    reg, ncp, app = _hub()
+    good = ["12340101", 0x01010000, 64, 100, "downloading", None, False]
+    Store(app.store.dir, None, "han_img").save("ota", {
+        ESME: good, "0A01": ["x", 1, 2, 3, "success", 0, True], "0A02": ["12340101", "1", 0, 0, None, None, False],
+        "0A03": ["12340101", 1, 0, 0, "weird", None, False], "0A04": 5, "0A05": good[:6],
+        "0A06": ["12340101", 1, 0, 0, "failed", "0x96", False]})
+    st = reg.dispatch("han.ota.status")[0]["devices"]
+    assert [(d["eui64"], d["state"], d["offset"]) for d in st] == [(ESME, "downloading", 64)]
+    assert ota_alerts(app) == []

@@ -52,6 +52,16 @@ _KEEP_DEVICES = const(8)  # progress entries kept (ota.json stays small however 
 KEY, VERSION, OFFSET, SIZE, STATE, STATUS, REPORTED = 0, 1, 2, 3, 4, 5, 6
 
 
+def _valid(v):
+    """Is `v` (from ota.json) a progress entry this code can use?"""
+    try:
+        int(v[KEY], 16)
+        return len(v) == 7 and len(v[KEY]) == 8 and v[VERSION] + v[OFFSET] + v[SIZE] >= 0 and \
+            v[STATE] in (None, "offered", "downloading", "success", "failed") and (v[STATUS] or 0) >= 0
+    except Exception:
+        return False
+
+
 class OtaServer:
     def __init__(self, han, images, clock, bus, log, tsn):
         self.han = han
@@ -62,7 +72,7 @@ class OtaServer:
         self.log = log
         self.store = images.store
         p = self.store.load("ota", {})
-        self.progress = {e: v for e, v in p.items() if type(v) is list and len(v) == 7}  # eui -> entry
+        self.progress = {e: v for e, v in p.items() if _valid(v)}  # eui -> entry (a damaged one is dropped)
         self.queries = {}  # eui -> (manufacturer, image type, version) of a query that matched no image
         self.buf = bytearray(17 + _MAX_DATA)
         self._file = None  # (path, open file) of the image last served
