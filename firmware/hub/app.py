@@ -48,7 +48,7 @@ from micropython import const
 
 _GC_SHARE = const(16)
 # What the radio's code and state take once up (docs/RADIO.md, "Heap"), with room to work.
-_RADIO_HEAP = const(48 * 1024)
+_RADIO_HEAP = const(46 * 1024)
 
 
 class App:
