@@ -19,8 +19,10 @@ def start(app, streams):
 
     han_devices.start(app, han, devlog)
     app.system.links["radio"] = han.brief
-    app._task("radio.rx", link.rx_loop())
-    app._task("radio.tick", link.tick_loop())
-    app._task("han", han.run())
-    app._task("han.devlog", devlog.run())
+    # Functions, not coroutines: a MemoryError restarts the loop a second later (hub.app._task)
+    # instead of resetting the hub; their state is in the objects (han.run starts the radio again).
+    app._task("radio.rx", link.rx_loop)
+    app._task("radio.tick", link.tick_loop)
+    app._task("han", han.run)
+    app._task("han.devlog", devlog.run)
     return han
