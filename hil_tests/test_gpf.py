@@ -4,9 +4,13 @@ handed over at its next poll (Tunneling GET / GET-RESPONSE), not before; its res
 
 import time
 
+import pytest
+
 from commshub.han.gsme import Gsme, gbcs_reply
 
 from han_models import han_models  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
 
 METERING = 0x0702
 # A GBCS-like command: grouping header DF 09, type 1 (command), counter, originator, recipient, body.

@@ -7,6 +7,8 @@ import pytest
 from commshub.protocol.errors import HubError
 from commshub.radio.device import JoinError
 
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
+
 # A refused joiner either hears a failure or never hears the network come up.
 NOT_JOINED = (JoinError, TimeoutError)
 

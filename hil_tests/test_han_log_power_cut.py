@@ -4,6 +4,9 @@ import os
 import random
 import time
 
+import pytest
+
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
 
 
 CUTS = {"emulator": 100, "serial": 20}

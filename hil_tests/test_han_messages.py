@@ -9,6 +9,8 @@ from commshub.protocol.errors import HubError
 
 from test_radio_ncp import joined_device
 
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
+
 
 def test_message_from_a_device_shows_as_han_rx_event(hub, han_devices):
     dev = joined_device(hub, han_devices)

@@ -8,6 +8,8 @@ from commshub.protocol.errors import HubError
 
 from han_models import han_models  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
+
 METERING = 0x0702
 SUMMATION, DEMAND, UNIT, DIVISOR = 0x0000, 0x0400, 0x0300, 0x0302
 

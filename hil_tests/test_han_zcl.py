@@ -1,8 +1,11 @@
 """The hub's Basic and Time cluster servers, asked by a HAN device with frames zigpy builds and parses."""
 
+import pytest
 import zigpy.zcl.foundation as f
 
 from test_radio_ncp import joined_device
+
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
 
 
 ZIGBEE_EPOCH = 946684800

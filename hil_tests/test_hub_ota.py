@@ -24,6 +24,8 @@ from commshub.images.push import PushError, push
 from han_models import han_models  # noqa: F401  (fixture)
 from test_han_join import alert, wait_han_up
 
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
+
 MFR, ESME_TYPE, GSME_TYPE, PPMID_TYPE = 0x1234, 0x0101, 0x0201, 0x0501
 OTHER_MFR = 0x5678
 NEW = 0x01010000  # 1.1.0

@@ -10,6 +10,8 @@ everything is slower, nothing is skipped."""
 
 import time
 
+import pytest
+
 import bellows.types as t
 
 from commshub.han.esme import Esme
@@ -18,6 +20,8 @@ from commshub.han.ppmid import Ppmid
 
 from han_models import han_models  # noqa: F401  (fixture)
 from test_han_join import wait_han_up
+
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
 
 METERING, PREPAYMENT = 0x0702, 0x0705
 

@@ -15,6 +15,8 @@ from commshub.han.utrn import make_utrn
 
 from han_models import han_models  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
+
 PREPAYMENT = 0x0705
 CREDIT_REMAINING = 0x0001
 KEY = b"hil top-up key"

@@ -4,11 +4,15 @@ import os
 import random
 import time
 
+import pytest
+
 from bellows.ash import AshProtocol, DataFrame
 
 from commshub.radio.device import JoinError
 
 from test_han_join import alert, wait_can_join, wait_han_up
+
+pytestmark = pytest.mark.han  # skipped where the board runs without its HAN
 
 
 def joined_device(hub, han_devices, join_s=120, tries=1):

@@ -23,6 +23,7 @@ import pytest
 from . import paths
 from .broker import EmbeddedBroker
 from .hub import Hub
+from .protocol.errors import HubError
 from .mpytest import pytest_collect_file, pytest_pycollect_makemodule  # noqa: F401  (firmware tests run on MicroPython)
 from .targets import from_spec
 
@@ -45,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "links: run the test once over serial and once over MQTT (fixture `link`)")
     config.addinivalue_line("markers", "emulator_only: needs something only the emulator has")
+    config.addinivalue_line("markers", "han: needs the hub's HAN; skipped, saying why, on a board whose hub runs "
+                                       "without it (its radio does not fit the heap)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -176,6 +179,34 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if rep.when == "call":
         item.rep_call = rep
     return rep
+
+
+def han_off_reason(hub: Hub) -> str | None:
+    """Why the hub runs without its HAN (its own log line), or None when the HAN is there."""
+    try:
+        hub.request("han.status", timeout=5)
+        return None
+    except HubError as e:
+        if e.code != "unknown_command":
+            raise
+    try:
+        lines = hub.request("log.tail", {"n": 200}, timeout=5).result["lines"]
+    except HubError:
+        lines = []
+    said = [ln for ln in lines if "radio:" in ln]
+    return (f"the hub on {hub.board.name} runs without its HAN: "
+            f"{said[-1] if said else 'no radio (han.* commands unknown)'} (docs/RADIO.md, 'Heap')")
+
+
+@pytest.fixture(autouse=True)
+def _han_required(request: pytest.FixtureRequest) -> None:
+    """Tests marked `han` need the hub's HAN: where the board's hub runs without it, they are
+    skipped with the hub's own reason rather than failing on unknown han.* commands."""
+    if request.node.get_closest_marker("han") is None:
+        return
+    reason = han_off_reason(request.getfixturevalue("hub"))
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.fixture
