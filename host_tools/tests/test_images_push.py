@@ -239,3 +239,26 @@ def test_online_commands_without_a_hub_say_what_to_do(tmp_path, monkeypatch) -> 
     with pytest.raises(SystemExit) as e:
         main(["image", "status"])
     assert "commshub emulate" in str(e.value)
+
+
+class _BusyHeapLink:
+    """A link whose hub answers image.status with no_memory `fails` times, then with its status."""
+
+    def __init__(self, fails: int) -> None:
+        self.fails = fails
+        self.asked = 0
+
+    def request(self, command: str, args: Any = None, data: Any = None, timeout: float | None = None) -> Reply:
+        self.asked += 1
+        if self.asked <= self.fails:
+            raise HubError("no_memory", "not enough heap for image.status now: try again", command)
+        return Reply(command=command, result={"running": {"version": "1.2.3"}})
+
+
+def test_status_asks_again_after_no_memory_but_not_forever() -> None:
+    link = _BusyHeapLink(fails=2)
+    assert push.status(link)["running"]["version"] == "1.2.3"  # type: ignore[arg-type]
+    assert link.asked == 3
+    with pytest.raises(HubError) as e:
+        push.status(_BusyHeapLink(fails=10))  # type: ignore[arg-type]
+    assert e.value.code == "no_memory"

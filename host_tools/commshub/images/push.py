@@ -242,8 +242,19 @@ def activate(link: Link, mi_hash: str, at: int | str | datetime | None = None,
 
 
 def status(link: Link, timeout: float | None = None) -> dict[str, Any]:
-    """`image.status`: running version, both slots, transfer in progress, scheduled activation."""
-    return link.request("image.status", timeout=timeout).result
+    """`image.status`: running version, both slots, transfer in progress, scheduled activation.
+
+    A `no_memory` answer (a board at its heap budget could not load the status code just then) is
+    asked again after a short pause, as PROTOCOL.md says, a few times: a read changes nothing.
+    """
+    for pause in (*BACKOFF_S[2:5], None):
+        try:
+            return link.request("image.status", timeout=timeout).result
+        except HubError as e:
+            if e.code != "no_memory" or pause is None:
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def rollback(link: Link, timeout: float | None = None) -> dict[str, Any]:
