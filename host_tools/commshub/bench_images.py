@@ -394,6 +394,21 @@ def report(out: dict[str, Any]) -> list[str]:
     return L
 
 
+def wait_confirmed(hub: Hub, version: str, timeout: float = 30) -> bool:
+    """Wait until the hub runs `version` with no slot left pending (the new image confirmed itself)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = push.status(hub.serial, timeout=1)
+            if st["running"]["version"] == version and not any(
+                    s.get("state") == "pending" for s in st["slots"].values()):
+                return True
+        except Exception:  # noqa: BLE001 - rebooting: no answer yet
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def update_fits(board: str, broker_url: str, heap: int) -> bool:
     """Does a whole update (push over MQTT, verify boot, activation, confirm) work in `heap` bytes?"""
     target = EmulatorTarget(board, broker_url, name=f"updfit-{board}", heap_bytes=heap)
@@ -404,17 +419,9 @@ def update_fits(board: str, broker_url: str, heap: int) -> bool:
         res = push.push(hub.mqtt, padded_image(board, version, 0), verify_timeout=30, max_resyncs=2)
         if push.activate(hub.mqtt, res.mi_hash)["outcome"] != 0:
             return False
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                st = push.status(hub.serial, timeout=1)
-                if st["running"]["version"] == version and not any(
-                        s.get("state") == "pending" for s in st["slots"].values()):
-                    return not any("MemoryError" in line for line in target.console_tail(2000))
-            except Exception:
-                pass
-            time.sleep(0.2)
-        return False
+        if not wait_confirmed(hub, version):
+            return False
+        return not any("MemoryError" in line for line in target.console_tail(2000))
     except Exception:
         return False
     finally:

@@ -102,9 +102,8 @@ def live_phases(board: str, broker_url: str, heap: int = 256 * 1024,
     with a generous heap (and no radio unless `radio` says): ready, mid-download (MQTT), verify
     boot, after activation and confirm."""
     import re
-    import time
 
-    from .bench_images import _bump, padded_image
+    from .bench_images import _bump, padded_image, wait_confirmed
     from .hub import Hub
     from .images import push
     from .targets import EmulatorTarget
@@ -137,16 +136,7 @@ def live_phases(board: str, broker_url: str, heap: int = 256 * 1024,
         hub.wait_online()
         sample("after the verify boot (handover)")
         push.activate(hub.mqtt, res.mi_hash)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                st = push.status(hub.serial, timeout=1)
-                if st["running"]["version"] == version and not any(
-                        s.get("state") == "pending" for s in st["slots"].values()):
-                    break
-            except Exception:
-                pass
-            time.sleep(0.2)
+        wait_confirmed(hub, version)
         hub.wait_online()
         sample("new image confirmed")
     finally:
