@@ -32,8 +32,8 @@ def _handler(fn, keys, block):
         ack = a[1]
         if ack is not None and type(ack) is not bool:
             raise bad_args("ack must be true or false")
-        r = fn(a[0], data)
-        return SILENT if ack is False and not r["done"] else r
+        r = fn(a[0], data, ack is not False)
+        return SILENT if r is None else r
 
     return h
 

@@ -63,7 +63,6 @@ class MqttLink:
         self.dedupe = Dedupe()
         self.backoff = Backoff()
         self.wake = asyncio.Event()
-        self.rx_go = asyncio.Event()
         self.client = None
         self.state = "off"
         self.connects = 0
@@ -74,10 +73,10 @@ class MqttLink:
         # The receive buffer (see the module doc): the app may allocate it early.
         self.rx = memoryview(rx if rx is not None and len(rx) == 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
-        self.direct = False  # True while _serve reads: a message is handled at once
+        self.direct = False  # True while _rx reads: a message is handled at once
         self.inbox = []  # (topic, msg) read nested in subscribe()
         self.events = []
-        self._rx_ready = False
+        self._rx_err = None
         self._status_due = False
         self._reconfig = False
         bus.subscribe(self._on_event)
@@ -110,7 +109,7 @@ class MqttLink:
 
     def _on_msg(self, topic, msg):
         # Called by Sock right after reading the payload. Straight from
-        # _serve's read: handle it now (its buffer is free again after).
+        # _rx's read: handle it now (its buffer is free again after).
         # Nested in subscribe (waiting for the SUBACK): only queue.
         if self.direct:
             self.direct = False
@@ -131,7 +130,7 @@ class MqttLink:
         # be counted in characters, not bytes, and corrupt the stream.
         if isinstance(msg, str):
             msg = msg.encode()
-        # PUBLISH at QoS 1, not waiting for the PUBACK (_serve reads that,
+        # PUBLISH at QoS 1, not waiting for the PUBACK (_rx reads that,
         # with the messages; see the module doc).
         c = self.client
         topic = (self.prefix + sub).encode()
@@ -306,55 +305,54 @@ class MqttLink:
         self.log.info("mqtt: connected to %s" % url)
         self.bus.emit("mqtt.connected", {"broker": url, "reconnects": self.connects - 1})
         self._status_due = True
-        poller = select.poll()
-        poller.register(s, select.POLLIN)
-        self._rx_ready = False
-        self.rx_go.set()
-        watch = asyncio.create_task(self._watch(s))
+        self._rx_err = None
+        rx = asyncio.create_task(self._rx(c, s))
         try:
             while True:
                 await self._wait(1000)
-                await self._serve(c, poller, ka)
+                if self._rx_err:
+                    raise self._rx_err
+                self._serve(c, ka)
                 if self._reconfig:
                     self._pub("status", dumps({"state": "offline", "hub_id": self.hub_id}), True)
                     c.disconnect()  # a clean goodbye: the broker drops the will
                     return True
         finally:
-            watch.cancel()
-            poller.unregister(s)
+            rx.cancel()
 
-    async def _watch(self, s):
-        # Turn socket readability into a wake-up of the session loop.
-        while True:
-            await self.rx_go.wait()
-            self.rx_go.clear()
-            await readable(s)
-            self._rx_ready = True
-            self.wake.set()
-
-    async def _serve(self, c, poller, ka):
-        while self.inbox:  # read while subscribing
-            self._handle(*self.inbox.pop(0))
-        if self._rx_ready:
-            self._rx_ready = False
-            n = 0
-            try:
-                while poller.poll(0) and n < 8:  # a bounded batch, then let others run
+    async def _rx(self, c, s):
+        # Reads and handles messages as they arrive, in this task of its own:
+        # a block is handled without waking the session loop (an Event and a
+        # wait_for per wake-up cost more than the block). Batches of 8, then
+        # other tasks run. A failure ends the session, through the loop.
+        poller = select.poll()
+        poller.register(s, select.POLLIN)
+        try:
+            while self.inbox:  # read while subscribing
+                self._handle(*self.inbox.pop(0))
+            while True:
+                await readable(s)
+                n = 0
+                while n < 8 and poller.poll(0):
                     self.direct = True
-                    op = c.check_msg()
+                    op = c.wait_msg()
                     self.direct = False
                     if op == 0x40:  # a PUBACK: its 3 other bytes
-                        b = c.read(3)
-                        if not b or len(b) != 3 or b[0] != 2:
+                        if c.take(3)[0] != 2:
                             raise MqttError("malformed PUBACK")
                         if self.unacked:
                             self.unacked -= 1
                     elif op is not None:
                         raise MqttError("unexpected packet 0x%02X" % op)
                     n += 1
-            finally:
-                self.direct = False
-            self.rx_go.set()
+        except Exception as e:  # OSError, MqttError, MemoryError
+            self._rx_err = e
+            self.wake.set()
+        finally:
+            self.direct = False
+            poller.unregister(s)
+
+    def _serve(self, c, ka):
         if self._status_due:
             self._status_due = False
             self._pub("status", self._status_msg(), True)

@@ -45,24 +45,38 @@ class Sock:
         self.link = link
         self.cb = cb
         self.pid = 0  # the last packet id used
+        # Header bytes are read into views of one small buffer and PUBACKs
+        # written from another: a message allocates nothing but its topic.
+        b = memoryview(bytearray(4))
+        self.hv = (None, b[:1], b[:2], b[:3], b)
+        self.puback = bytearray(b"\x40\x02\0\0")
 
     def read(self, n):
         if n > MAX_MSG:
             return self._discard(n)
         link = self.link
         if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
-            d = link.rx[:n]
-            k = 0
-            while k < n:
-                got = self.s.readinto(d[k:] if k else d)
-                if not got:
-                    raise OSError(errno.ECONNRESET)
-                k += got
+            d = self._fill(link.rx[:n])
         else:
             d = self.s.read(n)
         if d:
             link.last_rx = time.ticks_ms()
         return d
+
+    def take(self, n):
+        """The next n (1..4) bytes, in a view that the next call reuses."""
+        return self._fill(self.hv[n])
+
+    def _fill(self, mv):
+        # Read exactly len(mv) bytes into mv; returns it.
+        n = len(mv)
+        k = 0
+        while k < n:
+            got = self.s.readinto(mv[k:] if k else mv)
+            if not got:
+                raise OSError(errno.ECONNRESET)
+            k += got
+        return mv
 
     def _discard(self, n):
         # A message larger than any command: stream it away in small pieces
@@ -110,62 +124,52 @@ class Sock:
         self.write(b"\x01")
         while True:
             if self.wait_msg() == 0x90:
-                r = self.read(4)
-                if not r or len(r) != 4 or r[1:3] != pkt[2:4]:
+                r = self.take(4)
+                if r[1:3] != pkt[2:4]:
                     raise MqttError("bad SUBACK")
                 if r[3] == 0x80:
                     raise MqttError("subscription refused")
                 return
 
-    def check_msg(self):
-        """wait_msg() if a packet has started to arrive, else None at once."""
-        self.setblocking(False)
-        return self.wait_msg()
-
     def wait_msg(self):
-        """Read one packet: a PUBLISH goes to cb (QoS 1: acknowledged), a
-        PINGRESP is taken; any other packet type is returned, its first byte
-        read, for the caller to finish."""
-        b = self.read(1)
-        self.setblocking(True)
-        if b is None:
-            return None
-        if not b:
-            raise OSError(errno.ECONNRESET)
-        op = b[0]
+        """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
+        calls it once the socket is readable): a PUBLISH goes to cb (QoS 1:
+        acknowledged), a PINGRESP is taken; any other packet type is
+        returned, its first byte read, for the caller to finish."""
+        op = self.take(1)[0]
+        self.link.last_rx = time.ticks_ms()
         if op == 0xD0:  # PINGRESP
-            if self.read(1) != b"\0":
+            if self.take(1)[0]:
                 raise MqttError("bad PINGRESP")
             return None
         if op & 0xF0 != 0x30:
             return op
         n = sh = 0
         while True:
-            c = self.read(1)
-            if not c:
-                raise OSError(errno.ECONNRESET)
-            n |= (c[0] & 0x7F) << sh
-            if not c[0] & 0x80:
+            c = self.take(1)[0]
+            n |= (c & 0x7F) << sh
+            if not c & 0x80:
                 break
             sh += 7
             if sh > 21:
                 raise MqttError("bad remaining length")
-        t = self.read(2)
+        t = self.take(2)
         k = t[0] << 8 | t[1]
         topic = self.read(k)
         n -= k + 2
         pid = None
         if op & 6:
-            t = self.read(2)
+            t = self.take(2)
             pid = t[0] << 8 | t[1]
             n -= 2
         if n < 0 or op & 4:  # QoS 2 is never subscribed to
             raise MqttError("bad PUBLISH")
         self.cb(topic, self.read(n))
         if pid is not None:  # QoS 1: PUBACK
-            pkt = bytearray(b"\x40\x02\0\0")
-            struct.pack_into("!H", pkt, 2, pid)
-            self.write(pkt)
+            a = self.puback
+            a[2] = pid >> 8
+            a[3] = pid & 0xFF
+            self.write(a)
         return None
 
     def ping(self):

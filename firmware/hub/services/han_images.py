@@ -113,10 +113,10 @@ class DeviceImages:
         a = self._transfer().offer(size, hsh, block_size)
         return self._install() if a["state"] == "received" else a  # (the last answer got lost)
 
-    def block(self, offset, data):
+    def block(self, offset, data, reply=True):
         t = self._transfer()
-        a = t.block(offset, data)
-        return self._install() if a["done"] else a
+        a = t.block(offset, data, reply)
+        return self._install() if a and a["done"] else a
 
     def abort(self):
         return {"aborted": self._transfer().abort()}

@@ -89,12 +89,12 @@ class Images:
             self._complete()  # the answer to the last block got lost: reboot anyway
         return a
 
-    def block(self, offset, data):
+    def block(self, offset, data, reply=True):
         t = self.xfer
         if t is None:
             raise bad_args("no transfer in progress: offer first")
-        a = t.block(offset, data)
-        if a["done"]:
+        a = t.block(offset, data, reply)
+        if a and a["done"]:
             self._complete()
         return a
 

@@ -175,8 +175,10 @@ class Transfer:
         self.store.save("transfer", self.rec)
         return self.answer()
 
-    def block(self, offset, data):
-        """Store one block; returns the answer (`done` after the last one)."""
+    def block(self, offset, data, reply=True):
+        """Store one block; returns the answer (`done` after the last one),
+        or None for a block that needs none (`reply` false and not the last):
+        most blocks of a fast download build no answer at all."""
         r = self.rec
         if not r or r["state"] != "receiving":
             raise bad_args("no transfer in progress: offer first")
@@ -215,7 +217,8 @@ class Transfer:
             self.persist()
         if o // _PROGRESS != prev // _PROGRESS:
             self.bus.emit("image.progress", {"offset": o, "size": size})
-        return {"offset": o, "need": self.need(), "done": False}
+        if reply:
+            return {"offset": o, "need": self.need(), "done": False}
 
     def persist(self):
         """Flush the staging file, then record the progress (atomic)."""
