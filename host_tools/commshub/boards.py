@@ -43,6 +43,18 @@ class Board:
         return int(self.raw["fs"]["block_count"])
 
     @property
+    def prog_size(self) -> int:
+        """littlefs program size the board's port mounts its filesystem with: 256 on rp2
+        (its _boot.py), VfsLfs2's default 32 on ESP32. It sets littlefs' caches (4x, up to a
+        block: heap on the board) and how a written file reaches the flash."""
+        return int(self.raw["fs"].get("prog_size", 32))
+
+    @property
+    def rom_fs_arg(self) -> str:
+        """The filesystem geometry as rom.py takes it: `block_size:prog_size`."""
+        return f"{self.block_size}:{self.prog_size}"
+
+    @property
     def fs_bytes(self) -> int:
         return self.block_size * self.block_count
 

@@ -71,7 +71,7 @@ def test_image_is_deterministic(tmp_path: Path) -> None:
     # Bypass the image cache: pack again from the same files.
     app = fsimage.build_app("emulator", fw)
     files = fsimage._files(app, boards.load("emulator"), fsimage.Provision(**PROVISION))
-    again = fsimage.pack_littlefs(files, 4096, 512)
+    again = fsimage.pack_littlefs(files, 4096, 512, boards.load("emulator").prog_size)
     assert a.read_bytes() == again
     b = fsimage.build_fs_image("emulator", PROVISION, tmp_path / "b.bin", firmware=fw)
     assert a.read_bytes() == b.read_bytes()

@@ -73,7 +73,7 @@ def test_pico_and_pi_plans_use_their_ports() -> None:
     unit_text = pi.render_unit(s, "/dev/ttyAMA0")
     assert "@" not in unit_text  # every placeholder filled
     assert f"-X heapsize={s.board.heap_bytes} /opt/commshub/rom.py /var/lib/commshub/flash.bin " \
-           f"{s.board.block_size} {s.board.block_count} /dev/ttyAMA0 raspberry-pi power_on /dev/ttyUSB0" in unit_text
+           f"{s.board.rom_fs_arg} {s.board.block_count} /dev/ttyAMA0 raspberry-pi power_on /dev/ttyUSB0" in unit_text
     assert "stty -F /dev/ttyAMA0 115200 raw" in unit_text
     # The NCP dongle: the board's default, or the one the user names; a missing one must not stop the hub.
     assert "ExecStartPre=-/bin/stty -F /dev/ttyUSB0 115200 raw" in unit_text

@@ -344,7 +344,7 @@ class EmulatedBoard:
             heap = int(heap * WIDE_VM_FACTOR)
             note = f" (64-bit VM: cap {heap} = budget x {WIDE_VM_FACTOR}; `make setup` builds a faithful 32-bit one)"
         cmd = [mp, "-X", f"heapsize={heap}", str(ROM), str(self.flash_path),
-               str(self.board.block_size), str(self.board.block_count),
+               self.board.rom_fs_arg, str(self.board.block_count),
                self.uart.firmware_path, self.board.name, cause]
         if self.radio is not None:
             cmd.append(self.radio.firmware_path)

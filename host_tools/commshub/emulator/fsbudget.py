@@ -17,7 +17,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from .. import boards
-from .fsimage import LFS_IO_SIZE, Provision, build_fs_image
+from .fsimage import Provision, build_fs_image, lfs_geometry
 
 # What the firmware keeps free for its state files (hub/services/store.py RESERVE).
 RESERVE = 8
@@ -26,9 +26,7 @@ RESERVE = 8
 def _mount(data: bytes, b: boards.Board) -> Any:
     from littlefs import LittleFS, UserContext
 
-    fs = LittleFS(context=UserContext(buffer=bytearray(data)), block_size=b.block_size,
-                  block_count=b.block_count, read_size=LFS_IO_SIZE, prog_size=LFS_IO_SIZE,
-                  cache_size=4 * LFS_IO_SIZE, lookahead_size=LFS_IO_SIZE, mount=False)
+    fs = LittleFS(context=UserContext(buffer=bytearray(data)), mount=False, **lfs_geometry(b))
     fs.mount()
     return fs
 

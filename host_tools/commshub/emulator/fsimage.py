@@ -28,9 +28,24 @@ from .. import boards, paths
 # littlefs on-disk version 2.0: MicroPython ports embed littlefs releases that
 # may predate disk version 2.1, and 2.0 images mount on all of them.
 LFS_DISK_VERSION = 0x0002_0000
-# MicroPython's VfsLfs2.mkfs uses 32-byte read/prog units; mirror them so the
-# host-written image has the same layout granularity as a board-formatted one.
+# MicroPython's VfsLfs2 reads in 32-byte units and programs in the board's
+# prog_size (boards.Board.prog_size); the image is written with the same ones,
+# so the host-written image has the layout granularity of a board-formatted one
+# (a commit padded to another program size would be rewritten wrongly).
 LFS_IO_SIZE = 32
+
+
+def lfs_config(block_size: int, block_count: int, prog_size: int = LFS_IO_SIZE) -> dict[str, int]:
+    """littlefs-python settings that match a VfsLfs2 mount with `prog_size` (its caches are
+    4x the larger of read and program size, up to a block: extmod/vfs_lfsx.c)."""
+    return {"block_size": block_size, "block_count": block_count, "read_size": LFS_IO_SIZE,
+            "prog_size": prog_size, "cache_size": min(block_size, 4 * max(LFS_IO_SIZE, prog_size)),
+            "lookahead_size": LFS_IO_SIZE}
+
+
+def lfs_geometry(b: boards.Board) -> dict[str, int]:
+    """lfs_config() of the board's filesystem."""
+    return lfs_config(b.block_size, b.block_count, b.prog_size)
 # `hub_id` is an EUI-64 printed as 16 uppercase hex digits (PROTOCOL.md).
 HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
@@ -322,18 +337,17 @@ def build_fs_image(board: str | boards.Board, provision: Provision | dict[str, A
     # Packing takes tens of milliseconds, so images are not cached: a cache
     # keyed by provision would grow by a whole flash size per instance name.
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(pack_littlefs(files, b.block_size, b.block_count))
+    tmp.write_bytes(pack_littlefs(files, b.block_size, b.block_count, b.prog_size))
     os.replace(tmp, out)
     return out
 
 
-def pack_littlefs(files: list[tuple[str, bytes]], block_size: int, block_count: int) -> bytes:
+def pack_littlefs(files: list[tuple[str, bytes]], block_size: int, block_count: int,
+                  prog_size: int = LFS_IO_SIZE) -> bytes:
     """A freshly formatted littlefs2 image holding `files` (absolute paths)."""
     from littlefs import LittleFS
 
-    fs = LittleFS(block_size=block_size, block_count=block_count, read_size=LFS_IO_SIZE,
-                  prog_size=LFS_IO_SIZE, lookahead_size=LFS_IO_SIZE,
-                  disk_version=LFS_DISK_VERSION, mount=False)
+    fs = LittleFS(**lfs_config(block_size, block_count, prog_size), disk_version=LFS_DISK_VERSION, mount=False)
     fs.format()
     fs.mount()
     made: set[str] = set()

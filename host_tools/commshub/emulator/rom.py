@@ -1,7 +1,10 @@
 # The emulated board's "ROM": plays the MicroPython port's C start-up on the
 # Unix port. Runs on the MicroPython VM, never on CPython.
 #
-#   micropython -X heapsize=<heap> rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]
+#   micropython -X heapsize=<heap> rom.py <flash> <block_size>[:<prog_size>] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]
+#
+# prog_size is littlefs' program size, as the board's port mounts with it
+# (rp2: 256; ESP32: VfsLfs2's default, 32): littlefs' caches are 4x it.
 #
 # The reset cause is what the supervisor knows about why this process starts:
 # power_on, hard (EN button / reset()), soft (the firmware asked, exit 3) or
@@ -85,11 +88,13 @@ def _run(path, g):
 
 def main():
     if len(sys.argv) not in (6, 7, 8):
-        print("usage: rom.py <flash> <block_size> <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]")
+        print("usage: rom.py <flash> <block_size>[:<prog_size>] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]")
         sys.exit(2)
     flash, bs, n, uart_path, board = sys.argv[1:6]
     cause = sys.argv[6] if len(sys.argv) > 6 else "power_on"
+    bs, _, prog = bs.partition(":")
     bs = int(bs)
+    prog = int(prog or 32)
     n = int(n)
     # Both host files must be opened before the host filesystem goes away.
     uart = _open_uart(uart_path)
@@ -103,7 +108,7 @@ def main():
             print("rom: radio %s cannot be opened (%r); running without the radio" % (sys.argv[7], e))
     bdev = FlashBdev(open(flash, "r+b"), bs, n)
     try:
-        fs = vfs.VfsLfs2(bdev)
+        fs = vfs.VfsLfs2(bdev, progsize=prog)
         vfs.umount("/")
         vfs.mount(fs, "/")
         os.chdir("/")

@@ -42,7 +42,7 @@ def render_unit(spec: BoardSpec, port: str, radio: str | None = None) -> str:
     inst = spec.host["install"]
     b = spec.board
     values = {"PREFIX": inst["prefix"], "STATE": inst["state"], "USER": inst["user"], "PORT": port,
-              "BAUD": str(spec.console.baud), "HEAP": str(b.heap_bytes), "BS": str(b.block_size),
+              "BAUD": str(spec.console.baud), "HEAP": str(b.heap_bytes), "BS": b.rom_fs_arg,
               "BC": str(b.block_count), "RADIO": radio or str(spec.ncp.uart), "RADIO_BAUD": str(spec.ncp.baud)}
     text = UNIT_TEMPLATE.read_text()
     for k, v in values.items():
