@@ -145,15 +145,18 @@ class MqttLink(Link):
     def new_id(self) -> str:
         return f"{self._tag}-{next(self._n)}"
 
-    def publish(self, subtopic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, subtopic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
+                wait: bool = True) -> None:
         """Publish anything under the hub's prefix (fuzzing, hand-made commands).
 
-        After a broker restart this waits for the link to reconnect first.
+        After a broker restart this waits for the link to reconnect first, and
+        with `wait` for the broker to take the message (its PUBACK).
         """
         if not (self._connected.wait(self.timeout) and self._suback.wait(self.timeout)):
             raise HubTimeout(f"not connected to the MQTT broker {self.broker_url}")
         info = self.client.publish(self.prefix + subtopic, payload, qos=qos, retain=retain)
-        info.wait_for_publish(self.timeout)
+        if wait:
+            info.wait_for_publish(self.timeout)
 
     def request(
         self,
@@ -173,13 +176,17 @@ class MqttLink(Link):
         return self.new_id()
 
     def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+        # Not waiting for the broker's PUBACK: the hub's answer acknowledges a
+        # request (or its timeout says it was lost), and waiting for each one
+        # would allow one block in flight between here and the broker, where
+        # an image push keeps a window of them.
         if data:
-            self.publish("cmd/bin", encode_bin_envelope(key, command, args, data))
+            self.publish("cmd/bin", encode_bin_envelope(key, command, args, data), wait=False)
         else:
             doc: dict[str, Any] = {"id": key, "cmd": command}
             if args:
                 doc["args"] = args
-            self.publish("cmd", json.dumps(doc, separators=(",", ":")))
+            self.publish("cmd", json.dumps(doc, separators=(",", ":")), wait=False)
 
     def wait_status(self, where: Callable[[dict], bool], timeout: float = 10.0) -> dict:
         """Wait until the retained status satisfies `where` (e.g. state == 'online')."""
