@@ -292,11 +292,11 @@ class MqttLink:
         will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
         c.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
         await asyncio.wait_for_ms(readable(s), _CONNECT_MS)
-        if c.wait_msg() != 0x20 or c.n != 2:
+        ack = c.take(4)
+        if ack[0] != 0x20 or ack[1] != 2:
             raise MqttError("bad CONNACK")
-        ack = c.take(2)
-        if ack[1]:
-            raise MqttError(ack[1])
+        if ack[3]:
+            raise MqttError(ack[3])
         c.subscribe((self.prefix + "cmd").encode())
         c.subscribe((self.prefix + "cmd/bin").encode())
         return c, s
@@ -343,7 +343,11 @@ class MqttLink:
                     self.direct = True
                     op = c.wait_msg()
                     self.direct = False
-                    if op == 0x40:  # a PUBACK for one of ours
+                    if op == 0x40:  # a PUBACK: its 3 other bytes
+                        if c.byte() != 2:
+                            raise MqttError("malformed PUBACK")
+                        c.byte()
+                        c.byte()
                         if self.unacked:
                             self.unacked -= 1
                     elif op is not None:

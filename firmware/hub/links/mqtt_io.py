@@ -57,7 +57,6 @@ class Sock:
         self.lo = self.hi = 0
         self.pid = 0  # the last packet id used
         self.puback = bytearray(b"\x40\x02\0\0")
-        self.n = 0  # the remaining length of a packet wait_msg() left to the caller
         self.p = select.poll()
         self.p.register(s, select.POLLIN)
 
@@ -116,6 +115,14 @@ class Sock:
         while self.hi - self.lo < n:
             self.hi += self._recv(b[self.hi:])
 
+    def byte(self):
+        """The next byte."""
+        if self.lo == self.hi:
+            self._fill(1)
+        v = self.buf[self.lo]
+        self.lo += 1
+        return v
+
     def take(self, n):
         """The next n bytes, as a view into the buffer (valid until the next read)."""
         self._fill(n)
@@ -153,59 +160,51 @@ class Sock:
     def wait_msg(self):
         """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
         calls it once bytes are there): a PUBLISH goes to cb (QoS 1:
-        acknowledged), a PINGRESP is taken (None); for any other packet its
-        type is returned, a PUBACK's packet id read, another's remaining
-        length left in `self.n` and its body unread, for the caller."""
-        b = self.buf
-        if self.hi - self.lo < 2:  # every packet has 2 bytes at least
-            self._fill(2)
-        op = b[self.lo]
-        self.lo += 1
+        acknowledged), a PINGRESP is taken; any other packet type is
+        returned, its first byte read, for the caller to finish."""
+        op = self.byte()
+        self.link.last_rx = time.ticks_ms()
+        if op == 0xD0:  # PINGRESP
+            if self.byte():
+                raise MqttError("bad PINGRESP")
+            return None
+        if op & 0xF0 != 0x30:
+            return op
         n = sh = 0
-        while True:  # the remaining length, 1 to 4 bytes
-            if self.lo == self.hi:
-                self._fill(1)
-            c = b[self.lo]
-            self.lo += 1
+        while True:
+            c = self.byte()
             n |= (c & 0x7F) << sh
             if not c & 0x80:
                 break
             sh += 7
             if sh > 21:
                 raise MqttError("bad remaining length")
-        self.link.last_rx = time.ticks_ms()
-        if op & 0xF0 != 0x30:
-            if op == 0x40 or op == 0xD0:  # PUBACK (its packet id is not checked), PINGRESP
-                if n != (2 if op == 0x40 else 0):
-                    raise MqttError("bad packet 0x%02X" % op)
-                if n:
-                    self._fill(n)
-                    self.lo += n
-                return None if op == 0xD0 else op
-            self.n = n
-            return op
-        # A PUBLISH: the topic (and packet id) are read in place; only "/bin"
-        # matters. The whole packet is buffered when it fits.
-        whole = n <= len(b)
-        self._fill(n if whole else len(b))
-        lo = self.lo
-        k = b[lo] << 8 | b[lo + 1]
-        head = 2 + k + (2 if op & 6 else 0)
-        if n < head or head > len(b) or op & 4:  # QoS 2 is never subscribed to
+        if n < 2:
             raise MqttError("bad PUBLISH")
-        t = lo + 2 + k
+        k = self.byte() << 8 | self.byte()
+        pid = None
+        head = k + (2 if op & 6 else 0)
+        if n < 2 + head or op & 4:  # QoS 2 is never subscribed to
+            raise MqttError("bad PUBLISH")
+        # The topic (and packet id) are read in place; only "/bin" matters.
+        b = self.buf
+        if head > len(b):
+            raise MqttError("topic too long")
+        self._fill(n - 2 if n - 2 <= len(b) else head)
+        t = self.lo + k
         binary = k >= 4 and b[t - 4] == 47 and b[t - 3] == 98 and b[t - 2] == 105 and b[t - 1] == 110  # /bin
-        pid = b[t] << 8 | b[t + 1] if op & 6 else None
-        lo += head
-        n -= head
-        if whole:  # a view
-            msg = b[lo:lo + n]
-            self.lo = lo + n
-            if not self.link.direct:
-                msg = bytes(msg)  # queued: the buffer moves on
+        self.lo = t
+        if op & 6:
+            pid = b[t] << 8 | b[t + 1]
+            self.lo = t + 2
+        n -= 2 + head
+        if self.hi - self.lo >= n:  # all there: a view
+            msg = b[self.lo:self.lo + n]
+            self.lo += n
         else:
-            self.lo = lo
             msg = self._big(n)
+        if not self.link.direct and msg is not None and type(msg) is memoryview:
+            msg = bytes(msg)  # queued: the buffer moves on
         self.cb(binary, msg)
         if pid is not None:  # QoS 1: PUBACK
             a = self.puback
@@ -245,16 +244,13 @@ class Sock:
         self.send_str(topic)
         self.write(b"\x01")
         while True:
-            op = self.wait_msg()
-            if op == 0x90:
-                r = self.take(self.n)
-                if len(r) != 3 or r[0:2] != pkt[2:4]:
+            if self.wait_msg() == 0x90:
+                r = self.take(4)
+                if r[0] != 3 or r[1:3] != pkt[2:4]:
                     raise MqttError("bad SUBACK")
-                if r[2] == 0x80:
+                if r[3] == 0x80:
                     raise MqttError("subscription refused")
                 return
-            if op is not None and op != 0x40:
-                raise MqttError("unexpected packet 0x%02X" % op)
 
     def ping(self):
         self.write(b"\xc0\0")
