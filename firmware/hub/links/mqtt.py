@@ -10,13 +10,12 @@ instead of freezing the hub. Every
 failure ends up in run(), which reconnects with backoff; the serial link
 never notices.
 
-Receiving allocates no payload: packets are received into a buffer
-allocated once, when the link starts (an image block would otherwise be a
-2 KB allocation each time, which a fragmented heap may refuse), and a
-payload is handled as a view into it; one that does not fit (up to MAX_MSG,
-rare: large blocks, big commands) gets bytes of its own. A message is
-handled as soon as it is read, so one buffer is enough: nothing reads the
-socket while a message is handled.
+Receiving allocates nothing per message: a payload of 129 to 2304 bytes
+is read into a buffer allocated once, when the link starts (an image block
+would otherwise be a 2 KB allocation each time, which a fragmented heap may
+refuse); a bigger one (up to MAX_MSG, rare: large blocks, big commands)
+gets bytes of its own. A message is handled as soon as it is read, so one
+buffer is enough: nothing reads the socket while a message is handled.
 Publishes are QoS 1 without waiting for the PUBACK inside the publish
 (that would read, and pass on, every message that arrives before it: with a
 pipelined image push that is most of them). PUBACKs are taken by the
@@ -27,6 +26,7 @@ queued, in bytes of its own.
 
 import errno
 import gc
+import select
 import socket
 import struct
 import time
@@ -46,8 +46,8 @@ _CONNECT_MS = const(10000)
 _INBOX = const(16)
 _EVENTS = const(8)
 # The receive buffer takes 2304 bytes: an image block of the default 2048
-# with its envelope and MQTT header, and the start of the next packet.
-# (Literals, not names: every name is a qstr for good.)
+# and its envelope. Payloads up to 128 bytes (topics, small commands) are
+# read as bytes. (Literals, not names: every name is a qstr for good.)
 
 
 class MqttLink:
@@ -76,7 +76,7 @@ class MqttLink:
         self.rx = memoryview(rx if rx is not None and len(rx) == 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
         self.direct = False  # True while _rx reads: a message is handled at once
-        self.inbox = []  # (binary, msg) read nested in subscribe()
+        self.inbox = []  # (topic, msg) read nested in subscribe()
         self.events = []
         self._rx_err = None
         self._status_due = False
@@ -109,18 +109,17 @@ class MqttLink:
         self.events.append(envelope.evt(name, seq, self.clock.utc(), body))
         self.wake.set()
 
-    def _on_msg(self, binary, msg):
+    def _on_msg(self, topic, msg):
         # Called by Sock right after reading the payload. Straight from
         # _rx's read: handle it now (its buffer is free again after).
-        # Nested in subscribe (waiting for the SUBACK): only queue (Sock
-        # copied it out of the buffer).
+        # Nested in subscribe (waiting for the SUBACK): only queue.
         if self.direct:
             self.direct = False
-            self._handle(binary, msg)
+            self._handle(topic, msg)
         elif len(self.inbox) >= _INBOX:
             self.log.warn("mqtt: inbox full, dropping a message")
         else:
-            self.inbox.append((binary, msg))
+            self.inbox.append((topic, msg))
 
     def _status_msg(self):
         # The running slot's version, as `info` says (not the one this module was built with).
@@ -164,22 +163,22 @@ class MqttLink:
         self.unacked += 1
         self.tx_msgs += 1
 
-    def _handle(self, binary, msg):
+    def _handle(self, topic, msg):
         self.rx_msgs += 1
         if msg is None:
             self._pub("rsp", envelope.rsp_err(None, None, "too_large",
                                               "message over %d bytes discarded" % MAX_MSG))
             return
         try:
-            self._handle_in(binary, msg)
+            self._handle_in(topic, msg)
         except MemoryError:
             gc.collect()
             self._pub("rsp", envelope.rsp_err(None, None, "no_memory", "not enough heap for this command now"))
 
-    def _handle_in(self, binary, msg):
+    def _handle_in(self, topic, msg):
         cid = cmd = None
         try:
-            if binary:
+            if topic.endswith(b"/bin"):
                 cid, cmd, args, data = envelope.parse_bin(msg)
             else:
                 cid, cmd, args = envelope.parse_cmd(msg)
@@ -279,7 +278,7 @@ class MqttLink:
         self.state = "connecting"
         addr = socket.getaddrinfo(host, port)[0][-1]
         s = socket.socket()
-        c = Sock(s, self, self._on_msg, self.rx)
+        c = Sock(s, self, self._on_msg)
         self.client = c  # so _close() always closes it
         s.setblocking(False)
         try:
@@ -290,10 +289,11 @@ class MqttLink:
         await asyncio.wait_for_ms(writable(s), _CONNECT_MS)
         s.setsockopt(6, 1, 1)  # TCP_NODELAY: else each QoS 1 publish waits ~40 ms
         will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
+        c.setblocking(True)
         c.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
         await asyncio.wait_for_ms(readable(s), _CONNECT_MS)
-        ack = c.take(4)
-        if ack[0] != 0x20 or ack[1] != 2:
+        ack = c.read(4)
+        if not ack or len(ack) != 4 or ack[0] != 0x20 or ack[1] != 2:
             raise MqttError("bad CONNACK")
         if ack[3]:
             raise MqttError(ack[3])
@@ -330,24 +330,21 @@ class MqttLink:
         # a block is handled without waking the session loop (an Event and a
         # wait_for per wake-up cost more than the block). Batches of 8, then
         # other tasks run. A failure ends the session, through the loop.
+        poller = select.poll()
+        poller.register(s, select.POLLIN)
         try:
             while self.inbox:  # read while subscribing
                 self._handle(*self.inbox.pop(0))
             while True:
-                if c.pending():
-                    await asyncio.sleep_ms(0)  # a packet is buffered: only let others run
-                else:
-                    await readable(s)
+                await readable(s)
                 n = 0
-                while n < 8 and c.ready():
+                while n < 8 and any(poller.ipoll(0)):  # ipoll: no list per message
                     self.direct = True
                     op = c.wait_msg()
                     self.direct = False
                     if op == 0x40:  # a PUBACK: its 3 other bytes
-                        if c.byte() != 2:
+                        if c.take(3)[0] != 2:
                             raise MqttError("malformed PUBACK")
-                        c.byte()
-                        c.byte()
                         if self.unacked:
                             self.unacked -= 1
                     elif op is not None:
@@ -358,6 +355,7 @@ class MqttLink:
             self.wake.set()
         finally:
             self.direct = False
+            poller.unregister(s)
 
     def _serve(self, c, ka):
         if self._status_due:

@@ -1,24 +1,18 @@
 """The socket side of the MQTT link: the few MQTT 3.1.1 packets it speaks.
 
-`Sock` wraps the TCP socket so that reading never blocks the hub: the
-socket itself never blocks, and waiting for the rest of a packet (or for
-room to write) polls it for at most IO_TIMEOUT_S. (A blocking MicroPython
-socket reads until a buffer is full.) Bytes are received into the link's
-preallocated buffer, as many as the socket has, and packets are parsed in
-place: an image block of 2 KB is one or two reads, where reading field by
-field took eight, and a payload being handled at once is a view into the
-buffer, not a copy. A message larger than the buffer gets bytes of its own,
-and one larger than MAX_MSG is streamed away. On top of it: SUBSCRIBE (QoS
-1), reading one packet (a PUBLISH goes to the link's callback and is
-acknowledged), PINGREQ and DISCONNECT; `connect_packet` makes the CONNECT
-(will retained at QoS 1, persistent session) and the link writes its own
-PUBLISHes. A general MQTT client (umqtt.simple) did this before: the hub used
-a third of it, and its code and names took about 4 KB of a 100 KB heap for
-good. `readable`/`writable` await the socket through asyncio's own poller.
+`Sock` wraps the TCP socket so that reading never blocks the hub: "blocking"
+means a timeout of IO_TIMEOUT_S, a payload being handled at once is read
+into the link's preallocated buffer, and a message larger than MAX_MSG is
+streamed away. On top of it: SUBSCRIBE (QoS 1), reading one packet (a
+PUBLISH goes to the link's callback and is acknowledged), PINGREQ and
+DISCONNECT; `connect_packet` makes the CONNECT (will retained at QoS 1,
+persistent session) and the link writes its own PUBLISHes. A general MQTT
+client (umqtt.simple) did this before: the hub used a third of it, and its
+code and names took about 4 KB of a 100 KB heap for good.
+`readable`/`writable` await the socket through asyncio's own poller.
 """
 
 import errno
-import select
 import struct
 import time
 
@@ -43,190 +37,79 @@ async def writable(s):
 class Sock:
     """The link's MQTT connection: blocking means a timeout; counts activity.
 
-    `cb(binary, msg)` gets each PUBLISH: `binary` is True for a topic ending
-    in /bin; msg is a view into the receive buffer, valid until the next read
-    (the link handles it at once, or copies it), or None when it was over
-    MAX_MSG and discarded.
+    `cb(topic, msg)` gets each PUBLISH (msg None: over MAX_MSG, discarded).
     """
 
-    def __init__(self, s, link, cb, buf):
+    def __init__(self, s, link, cb):
         self.s = s
         self.link = link
         self.cb = cb
-        self.buf = buf  # a memoryview: the bytes not parsed yet are buf[lo:hi]
-        self.lo = self.hi = 0
         self.pid = 0  # the last packet id used
+        # Header bytes are read into views of one small buffer and PUBACKs
+        # written from another: a message allocates nothing but its topic.
+        b = memoryview(bytearray(4))
+        self.hv = (None, b[:1], b[:2], b[:3], b)
         self.puback = bytearray(b"\x40\x02\0\0")
-        self.p = select.poll()
-        self.p.register(s, select.POLLIN)
+        self.rxv = None  # the last view of the link's buffer: the blocks of a download share a size
 
-    # -- receiving ----------------------------------------------------------
-
-    def _wait(self, ev):
-        # The socket is not ready: wait up to IO_TIMEOUT_S for it to be.
-        p = self.p
-        p.modify(self.s, ev)
-        try:
-            for _ in p.ipoll(IO_TIMEOUT_S * 1000):
-                return
-        finally:
-            p.modify(self.s, select.POLLIN)
-        raise OSError(errno.ETIMEDOUT)
-
-    def _recv(self, mv):
-        # What the socket has, into mv (at least a byte: waits for one).
-        while True:
-            got = self.s.readinto(mv)
-            if got:
-                return got
-            if got == 0:
-                raise OSError(errno.ECONNRESET)
-            self._wait(select.POLLIN)
-
-    def ready(self):
-        """True when a packet can be read now: whole in the buffer, or bytes at the socket."""
-        return self.pending() or any(self.p.ipoll(0))
-
-    def pending(self):
-        """True when a whole packet waits in the buffer (no read needed)."""
-        b = self.buf
-        lo = self.lo
-        k = lo + 1
-        n = sh = 0
-        while k < self.hi:
-            c = b[k]
-            n |= (c & 0x7F) << sh
-            if not c & 0x80:
-                return k + 1 + n <= self.hi
-            sh += 7
-            k += 1
-        return False
-
-    def _fill(self, n):
-        # Make sure n unread bytes are in the buffer (n <= its size), reading
-        # what the socket has, blocking up to IO_TIMEOUT_S when it has none.
-        b = self.buf
-        if self.lo + n > len(b):  # move the unread bytes to the front
-            k = self.hi - self.lo
-            if k:
-                b[:k] = b[self.lo:self.hi]
-            self.lo = 0
-            self.hi = k
-        while self.hi - self.lo < n:
-            self.hi += self._recv(b[self.hi:])
-
-    def byte(self):
-        """The next byte."""
-        if self.lo == self.hi:
-            self._fill(1)
-        v = self.buf[self.lo]
-        self.lo += 1
-        return v
-
-    def take(self, n):
-        """The next n bytes, as a view into the buffer (valid until the next read)."""
-        self._fill(n)
-        lo = self.lo
-        self.lo = lo + n
-        return self.buf[lo:lo + n]
-
-    def _big(self, n):
-        # A payload that does not fit the buffer: bytes of its own, from what
-        # is buffered and then straight from the socket.
+    def read(self, n):
         if n > MAX_MSG:
             return self._discard(n)
-        out = bytearray(n)
-        k = min(n, self.hi - self.lo)
-        out[:k] = self.buf[self.lo:self.lo + k]
-        self.lo += k
-        mv = memoryview(out)
+        link = self.link
+        if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
+            d = self.rxv
+            if d is None or len(d) != n:
+                d = self.rxv = link.rx[:n]
+            self._fill(d)
+        else:
+            d = self.s.read(n)
+        if d:
+            link.last_rx = time.ticks_ms()
+        return d
+
+    def take(self, n):
+        """The next n (1..4) bytes, in a view that the next call reuses."""
+        return self._fill(self.hv[n])
+
+    def _fill(self, mv):
+        # Read exactly len(mv) bytes into mv; returns it.
+        n = len(mv)
+        k = 0
         while k < n:
-            k += self._recv(mv[k:])
-        return out
+            got = self.s.readinto(mv[k:] if k else mv)
+            if not got:
+                raise OSError(errno.ECONNRESET)
+            k += got
+        return mv
 
     def _discard(self, n):
-        # A message larger than any command: stream it away in pieces rather
-        # than allocate it (which would fail, drop the session, and loop
-        # forever on QoS 1 redelivery). None tells the link it was too big.
+        # A message larger than any command: stream it away in small pieces
+        # rather than allocate it (which would fail, drop the session, and
+        # loop forever on QoS 1 redelivery). None tells _on_msg it was too big.
+        buf = bytearray(256)
+        mv = memoryview(buf)
         while n:
-            if self.lo == self.hi:
-                self.lo = self.hi = 0
-                self._fill(1)
-            k = min(n, self.hi - self.lo)
-            self.lo += k
-            n -= k
-        return None
-
-    def wait_msg(self):
-        """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
-        calls it once bytes are there): a PUBLISH goes to cb (QoS 1:
-        acknowledged), a PINGRESP is taken; any other packet type is
-        returned, its first byte read, for the caller to finish."""
-        op = self.byte()
+            got = self.s.readinto(mv[:min(n, 256)])
+            if not got:
+                raise OSError(errno.ECONNRESET)
+            n -= got
         self.link.last_rx = time.ticks_ms()
-        if op == 0xD0:  # PINGRESP
-            if self.byte():
-                raise MqttError("bad PINGRESP")
-            return None
-        if op & 0xF0 != 0x30:
-            return op
-        n = sh = 0
-        while True:
-            c = self.byte()
-            n |= (c & 0x7F) << sh
-            if not c & 0x80:
-                break
-            sh += 7
-            if sh > 21:
-                raise MqttError("bad remaining length")
-        if n < 2:
-            raise MqttError("bad PUBLISH")
-        k = self.byte() << 8 | self.byte()
-        pid = None
-        head = k + (2 if op & 6 else 0)
-        if n < 2 + head or op & 4:  # QoS 2 is never subscribed to
-            raise MqttError("bad PUBLISH")
-        # The topic (and packet id) are read in place; only "/bin" matters.
-        b = self.buf
-        if head > len(b):
-            raise MqttError("topic too long")
-        self._fill(n - 2 if n - 2 <= len(b) else head)
-        t = self.lo + k
-        binary = k >= 4 and b[t - 4] == 47 and b[t - 3] == 98 and b[t - 2] == 105 and b[t - 1] == 110  # /bin
-        self.lo = t
-        if op & 6:
-            pid = b[t] << 8 | b[t + 1]
-            self.lo = t + 2
-        n -= 2 + head
-        if self.hi - self.lo >= n:  # all there: a view
-            msg = b[self.lo:self.lo + n]
-            self.lo += n
-        else:
-            msg = self._big(n)
-        if not self.link.direct and msg is not None and type(msg) is memoryview:
-            msg = bytes(msg)  # queued: the buffer moves on
-        self.cb(binary, msg)
-        if pid is not None:  # QoS 1: PUBACK
-            a = self.puback
-            a[2] = pid >> 8
-            a[3] = pid & 0xFF
-            self.write(a)
         return None
 
-    # -- sending --------------------------------------------------------------
-
-    def write(self, buf, n=-1):
-        """Write buf (its first n bytes), waiting up to IO_TIMEOUT_S at a time for room."""
+    def write(self, *a):
         self.link.last_tx = time.ticks_ms()
-        if n < 0:
-            n = len(buf)
-        k = self.s.write(buf, n) or 0
-        while k < n:  # the send buffer is full
-            self._wait(select.POLLOUT)
-            k += self.s.write(memoryview(buf)[k:n]) or 0
+        return self.s.write(*a)
+
+    def setblocking(self, flag):
+        if flag:
+            self.s.settimeout(IO_TIMEOUT_S)
+        else:
+            self.s.setblocking(False)
 
     def close(self):
         self.s.close()
+
+    # -- MQTT packets ------------------------------------------------------
 
     def send_str(self, b):
         self.write(struct.pack("!H", len(b)))
@@ -246,11 +129,52 @@ class Sock:
         while True:
             if self.wait_msg() == 0x90:
                 r = self.take(4)
-                if r[0] != 3 or r[1:3] != pkt[2:4]:
+                if r[1:3] != pkt[2:4]:
                     raise MqttError("bad SUBACK")
                 if r[3] == 0x80:
                     raise MqttError("subscription refused")
                 return
+
+    def wait_msg(self):
+        """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
+        calls it once the socket is readable): a PUBLISH goes to cb (QoS 1:
+        acknowledged), a PINGRESP is taken; any other packet type is
+        returned, its first byte read, for the caller to finish."""
+        op = self.take(1)[0]
+        self.link.last_rx = time.ticks_ms()
+        if op == 0xD0:  # PINGRESP
+            if self.take(1)[0]:
+                raise MqttError("bad PINGRESP")
+            return None
+        if op & 0xF0 != 0x30:
+            return op
+        n = sh = 0
+        while True:
+            c = self.take(1)[0]
+            n |= (c & 0x7F) << sh
+            if not c & 0x80:
+                break
+            sh += 7
+            if sh > 21:
+                raise MqttError("bad remaining length")
+        t = self.take(2)
+        k = t[0] << 8 | t[1]
+        topic = self.read(k)
+        n -= k + 2
+        pid = None
+        if op & 6:
+            t = self.take(2)
+            pid = t[0] << 8 | t[1]
+            n -= 2
+        if n < 0 or op & 4:  # QoS 2 is never subscribed to
+            raise MqttError("bad PUBLISH")
+        self.cb(topic, self.read(n))
+        if pid is not None:  # QoS 1: PUBACK
+            a = self.puback
+            a[2] = pid >> 8
+            a[3] = pid & 0xFF
+            self.write(a)
+        return None
 
     def ping(self):
         self.write(b"\xc0\0")
