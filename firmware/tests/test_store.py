@@ -94,20 +94,3 @@ def test_host_directory_root():
     os.remove(s.path("z"))
     os.rmdir(s.dir)
     os.rmdir(base)
-
-
-def test_free_blocks_counts_directories_once_and_again_after_a_change():
-    from hub.services import store
-
-    root = fresh_fs()
-    bs, before = store.free_blocks(root)
-    # littlefs' statvfs under-reports 2 blocks per directory; free_blocks adds them back, so
-    # a directory's own metadata pair is all it costs.
-    Store(root, Log(echo=False))  # makes root/data and says so
-    assert store.free_blocks(root)[1] == before - 2
-    # A directory made behind its back is not walked again (counted once) until it is told.
-    os.mkdir(root + "/x")
-    stale = store.free_blocks(root)[1]
-    assert stale == before - 2 - 4  # statvfs drops its pair twice; the cached count adds none back
-    store.dirs_changed()
-    assert store.free_blocks(root)[1] == before - 2 - 2

@@ -13,7 +13,7 @@ from hub.control.registry import SILENT, only
 from hub.errors import bad_args
 
 _SPEC = (
-    ("image.offer", ("size", "hash", "block_size", "window"), "offer"),
+    ("image.offer", ("size", "hash", "block_size"), "offer"),
     ("image.block", ("offset", "ack"), "block"),
     ("image.status", (), "status"),
     ("image.activate", ("hash", "at", "confirm_s"), "activate"),
@@ -24,22 +24,16 @@ _SPEC = (
 
 
 def _handler(fn, keys, block):
-    if block:
-        def b(args, data):
-            # Every block of a download: no argument tuple or list built.
-            if len(args) > ("offset" in args) + ("ack" in args):
-                only(args, *keys)  # names the unexpected one
-            ack = args.get("ack")
-            if ack is not None and type(ack) is not bool:
-                raise bad_args("ack must be true or false")
-            r = fn(args.get("offset"), data, ack is not False)
-            return SILENT if r is None else r
-
-        return b
-
     def h(args, data):
         only(args, *keys)
-        return fn(*[args.get(k) for k in keys])
+        a = [args.get(k) for k in keys]
+        if not block:
+            return fn(*a)
+        ack = a[1]
+        if ack is not None and type(ack) is not bool:
+            raise bad_args("ack must be true or false")
+        r = fn(a[0], data, ack is not False)
+        return SILENT if r is None else r
 
     return h
 

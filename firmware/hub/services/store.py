@@ -35,14 +35,6 @@ def _dirs(path):
     return n
 
 
-_ndirs = {}  # root -> directories under it, counted once (dirs_changed() forgets)
-
-
-def dirs_changed():
-    """Forget the directory counts of free_blocks(): call after making or removing a directory."""
-    _ndirs.clear()
-
-
 def free_blocks(root):
     """(block size, blocks free beyond RESERVE) on the filesystem of `root`.
 
@@ -50,14 +42,9 @@ def free_blocks(root):
     twice (lfs2_fs_traverse also walks the directory entries), under-reporting
     2 blocks per directory: they are added back for the directories under
     `root` (the filesystem's root for an exact count; a subdirectory gives less).
-    Directories are counted once, not at every image offer: the walk lists
-    every file of both slots, twice as long as the statvfs itself.
     """
     st = os.statvfs(root)
-    n = _ndirs.get(root)
-    if n is None:
-        n = _ndirs[root] = _dirs(root)
-    return st[0], st[3] + 2 * n - RESERVE
+    return st[0], st[3] + 2 * _dirs(root) - RESERVE
 
 
 class Store:
@@ -68,7 +55,6 @@ class Store:
         self.rename = os.rename  # an attribute so tests can simulate a cut
         if not _exists(self.dir):
             os.mkdir(self.dir)
-            dirs_changed()
         for name in os.listdir(self.dir):
             if name.endswith(".tmp"):
                 self._warn("store: removing stale %s" % name)

@@ -20,7 +20,7 @@ from hub import forget
 from hub.errors import HubError
 from hub.images import bundle
 from hub.services.slots import META, need_blocks, other, tree_blocks, vtuple
-from hub.services.store import dirs_changed, free_blocks
+from hub.services.store import free_blocks
 
 BUF = 1024
 
@@ -133,8 +133,6 @@ def stage(path, size, file_hash, ctx):
         except HubError:
             bundle.remove_tree(slots.path(s))
             raise
-        finally:
-            dirs_changed()  # the slot's directories were made (or removed)
     d = facts
     for k in ("boards", "board_ok", "need"):
         del d[k]
