@@ -31,21 +31,9 @@ LFS_DISK_VERSION = 0x0002_0000
 # MicroPython's VfsLfs2 reads in 32-byte units and programs in the board's
 # prog_size (boards.Board.prog_size); the image is written with the same ones,
 # so the host-written image has the layout granularity of a board-formatted one
-# (a commit padded to another program size would be rewritten wrongly).
+# (littlefs expects the commits on the flash aligned to the program size it runs with).
 LFS_IO_SIZE = 32
 
-
-def lfs_config(block_size: int, block_count: int, prog_size: int = LFS_IO_SIZE) -> dict[str, int]:
-    """littlefs-python settings that match a VfsLfs2 mount with `prog_size` (its caches are
-    4x the larger of read and program size, up to a block: extmod/vfs_lfsx.c)."""
-    return {"block_size": block_size, "block_count": block_count, "read_size": LFS_IO_SIZE,
-            "prog_size": prog_size, "cache_size": min(block_size, 4 * max(LFS_IO_SIZE, prog_size)),
-            "lookahead_size": LFS_IO_SIZE}
-
-
-def lfs_geometry(b: boards.Board) -> dict[str, int]:
-    """lfs_config() of the board's filesystem."""
-    return lfs_config(b.block_size, b.block_count, b.prog_size)
 # `hub_id` is an EUI-64 printed as 16 uppercase hex digits (PROTOCOL.md).
 HUB_ID_RE = re.compile(r"^[0-9A-F]{16}$")
 MQTT_URL_RE = re.compile(r"^(mqtt://[^/:\s]+:\d{1,5})?$")
@@ -106,6 +94,19 @@ class Provision:
                    image_manufacturer=image.get("manufacturer", 0x1234),
                    image_type=image.get("image_type", 0x0001),
                    trusted_keys=tuple(doc.get("trusted_keys", ())))
+
+
+def lfs_config(block_size: int, block_count: int, prog_size: int = LFS_IO_SIZE) -> dict[str, int]:
+    """littlefs-python settings that match a VfsLfs2 mount with `prog_size` (its caches are
+    4x the larger of read and program size, up to a block: extmod/vfs_lfsx.c)."""
+    return {"block_size": block_size, "block_count": block_count, "read_size": LFS_IO_SIZE,
+            "prog_size": prog_size, "cache_size": min(block_size, 4 * max(LFS_IO_SIZE, prog_size)),
+            "lookahead_size": LFS_IO_SIZE}
+
+
+def lfs_geometry(b: boards.Board) -> dict[str, int]:
+    """lfs_config() of the board's filesystem."""
+    return lfs_config(b.block_size, b.block_count, b.prog_size)
 
 
 def _board(board: str | boards.Board) -> boards.Board:
