@@ -215,3 +215,16 @@ def test_write_frame_pieces_equal_encode():
     frame.write_frame(out.extend, frame.EVENT, 5, b"x", b"", b"\x01\x02")
     assert bytes(out) == bytes(frame.encode(frame.EVENT, 5, b"x", b"", b"\x01\x02"))
     raises(ValueError, frame.write_frame, out.extend, 1, 1, b"x", b"", b"\x00" * 5000)
+
+
+def test_write_frame_sizes_a_non_ascii_str_in_bytes():
+    # A str reply is written as a view of its UTF-8: the frame's lengths and CRC must count bytes.
+    text = '{"label":"caf\u00e9 \u2603"}'
+    out = bytearray()
+    n = frame.write_frame(out.extend, frame.RESPONSE, 9, "config.get", text)
+    assert bytes(out) == bytes(frame.encode(frame.RESPONSE, 9, b"config.get", text.encode()))
+    assert n == len(out)
+    dec = frame.Decoder()
+    got = _all(dec, bytes(out))
+    assert got[0][:3] == ("frame", frame.RESPONSE, 9)
+    assert str(bytes(frame.decode_payload(got[0][3])[1]), "utf-8") == text

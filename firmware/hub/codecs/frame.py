@@ -277,12 +277,15 @@ def write_frame(write, kind, seq, name, jbytes, data=None):
     """Write one frame through write(buf) in pieces, without a frame buffer.
 
     Saves a MAX_PAYLOAD-sized transmit buffer on a small heap; the pieces go
-    out back to back (no await between them), so nothing interleaves.
+    out back to back (no await between them), so nothing interleaves. A str
+    goes out through a view of its UTF-8 bytes (len() of the view counts
+    bytes), not an encoded copy: a 2 KB reply would need 2 KB more heap in
+    one piece, which a fragmented 100 KiB heap may not have.
     """
     if isinstance(name, str):
         name = name.encode()
     if isinstance(jbytes, str):
-        jbytes = jbytes.encode()
+        jbytes = memoryview(jbytes)
     plen = payload_size(name, jbytes, data)
     if plen > MAX_PAYLOAD or len(name) > 255:
         raise ValueError("frame too large")
