@@ -48,3 +48,21 @@ def test_invalid_utf8_and_garbage_are_refused():
     _bad(b"\xff\xfe")
     _bad(b"{nope}")
     _bad(b"")
+
+
+def test_flat_objects_are_judged_like_nested_ones():
+    # Flat objects take a shortcut (counted in C); each of these must still end as the scan says.
+    assert loads(b'{"offset":4096,"ack":false}') == {"offset": 4096, "ack": False}
+    assert loads(memoryview(b'{"offset":0}')) == {"offset": 0}
+    assert loads(b'{"v":"}{"}') == {"v": "}{"}  # brackets in a string: not flat, scanned
+    assert loads(b'{"q":"a\\"b"}') == {"q": 'a"b'}  # an escape: scanned
+    for t in (b'{"a":"}', b'{"a":"x\\"}', b'{"a":"b}', b'{"a":1}}', b'{{"a":1}', b'{"a":[1}'):
+        _bad(t)
+    # Every cut of a flat command is refused, as for nested ones.
+    whole = b'{"offset":131072,"ack":false}'
+    for cut in range(1, len(whole)):
+        try:
+            got = loads(whole[:cut])
+        except HubError:
+            continue
+        raise AssertionError("prefix %r parsed as %r" % (whole[:cut], got))

@@ -42,16 +42,16 @@ def parse_cmd(msg):
 
 def parse_bin(msg):
     """Binary command -> (id, cmd, args, data|None); EnvelopeError otherwise."""
-    mv = memoryview(msg)
+    mv = msg if type(msg) is memoryview else memoryview(msg)
     if len(mv) < 1 or mv[0] < 1 or mv[0] > 32 or 1 + mv[0] > len(mv):
         raise EnvelopeError("bad_request", "bad id length")
     n = mv[0]
     try:
-        cid = str(bytes(mv[1:1 + n]), "utf-8")
+        cid = str(mv[1:1 + n], "utf-8")
     except Exception:
         raise EnvelopeError("bad_request", "id is not UTF-8")
     try:
-        name, jb, data = decode_payload(mv[1 + n:])
+        name, jb, data = decode_payload(mv, 1 + n)
     except ValueError as e:
         raise EnvelopeError("bad_frame", str(e), cid)
     try:

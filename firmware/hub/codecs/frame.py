@@ -311,25 +311,30 @@ def write_frame(write, kind, seq, name, jbytes, data=None):
     return plen + OVERHEAD
 
 
-def decode_payload(payload):
-    """Split a payload into (name str, jbytes memoryview, data memoryview).
+def decode_payload(payload, start=0):
+    """Split payload[start:] into (name str, jbytes memoryview, data memoryview).
 
     Raises ValueError when the lengths do not add up or the name is not
     printable ASCII. The name may be empty (errors about frames whose name
     is unknown, such as bad_crc). The JSON is not parsed here (see parse_json).
+    Every image block comes through here, so it makes only the views it
+    returns (a memoryview given is not wrapped again; the name is checked by
+    a loop, where min()/max() would allocate iterators).
     """
-    mv = memoryview(payload)
+    mv = payload if type(payload) is memoryview else memoryview(payload)
     n = len(mv)
-    if n < 3:
+    if n - start < 3:
         raise ValueError("payload too short")
-    nlen = mv[0]
-    if 1 + nlen + 2 > n:  # nlen 0 is allowed: errors for unnamed frames
+    nlen = mv[start]
+    off = start + 1
+    if off + nlen + 2 > n:  # nlen 0 is allowed: errors for unnamed frames
         raise ValueError("bad name length")
-    for b in mv[1:1 + nlen]:
+    nm = mv[off:off + nlen]
+    for b in nm:
         if b < 0x21 or b > 0x7E:
             raise ValueError("name not ASCII")
-    name = str(bytes(mv[1:1 + nlen]), "ascii")
-    off = 1 + nlen
+    name = str(nm, "ascii")
+    off += nlen
     jlen = mv[off] | mv[off + 1] << 8
     off += 2
     if off + jlen > n:
