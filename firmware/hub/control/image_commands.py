@@ -24,16 +24,22 @@ _SPEC = (
 
 
 def _handler(fn, keys, block):
+    if block:
+        def b(args, data):
+            # Every block of a download: no argument tuple or list built.
+            if len(args) > ("offset" in args) + ("ack" in args):
+                only(args, *keys)  # names the unexpected one
+            ack = args.get("ack")
+            if ack is not None and type(ack) is not bool:
+                raise bad_args("ack must be true or false")
+            r = fn(args.get("offset"), data, ack is not False)
+            return SILENT if r is None else r
+
+        return b
+
     def h(args, data):
         only(args, *keys)
-        a = [args.get(k) for k in keys]
-        if not block:
-            return fn(*a)
-        ack = a[1]
-        if ack is not None and type(ack) is not bool:
-            raise bad_args("ack must be true or false")
-        r = fn(a[0], data, ack is not False)
-        return SILENT if r is None else r
+        return fn(*[args.get(k) for k in keys])
 
     return h
 

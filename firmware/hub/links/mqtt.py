@@ -60,6 +60,8 @@ class MqttLink:
         self.clock = clock
         self.log = log
         self.prefix = "commshub/%s/" % hub_id
+        self.topics = {}  # sub-topic -> its whole topic's bytes, made once
+        self.hdr = bytearray(64)  # a PUBLISH's fixed header, topic and packet id
         self.dedupe = Dedupe()
         self.backoff = Backoff()
         self.wake = asyncio.Event()
@@ -126,20 +128,23 @@ class MqttLink:
                       "utc": self.clock.utc()})
 
     def _pub(self, sub, msg, retain=False):
-        # The packet is sized with len(msg): a str with non-ASCII text would
-        # be counted in characters, not bytes, and corrupt the stream.
+        # The packet is sized with len(msg): a str's len() counts characters,
+        # so a str goes out through a view of its UTF-8 bytes (a view, not a
+        # copy: encode() would double every reply on the heap).
         if isinstance(msg, str):
-            msg = msg.encode()
+            msg = memoryview(msg)
         # PUBLISH at QoS 1, not waiting for the PUBACK (_rx reads that,
         # with the messages; see the module doc).
         c = self.client
-        topic = (self.prefix + sub).encode()
+        topic = self.topics.get(sub)
+        if topic is None:
+            topic = self.topics[sub] = (self.prefix + sub).encode()
         # Two writes: the header with the topic and packet id, then the body
         # (copying the body would double a large reply's heap; five small
         # writes were five TCP segments with TCP_NODELAY).
         nt = len(topic)
         sz = 2 + nt + 2 + len(msg)
-        hdr = bytearray(9 + nt)
+        hdr = self.hdr if nt <= 55 else bytearray(9 + nt)
         hdr[0] = 0x32 | retain
         i = 1
         while sz > 0x7F:
@@ -333,7 +338,7 @@ class MqttLink:
             while True:
                 await readable(s)
                 n = 0
-                while n < 8 and poller.poll(0):
+                while n < 8 and any(poller.ipoll(0)):  # ipoll: no list per message
                     self.direct = True
                     op = c.wait_msg()
                     self.direct = False

@@ -50,13 +50,17 @@ class Sock:
         b = memoryview(bytearray(4))
         self.hv = (None, b[:1], b[:2], b[:3], b)
         self.puback = bytearray(b"\x40\x02\0\0")
+        self.rxv = None  # the last view of the link's buffer: the blocks of a download share a size
 
     def read(self, n):
         if n > MAX_MSG:
             return self._discard(n)
         link = self.link
         if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
-            d = self._fill(link.rx[:n])
+            d = self.rxv
+            if d is None or len(d) != n:
+                d = self.rxv = link.rx[:n]
+            self._fill(d)
         else:
             d = self.s.read(n)
         if d:
