@@ -46,7 +46,6 @@ from hub.services.system import System
 from micropython import const
 
 
-_GC_SHARE = const(16)
 # What the radio's code and state take once up (docs/RADIO.md, "Heap"), with room to work.
 _RADIO_HEAP = const(46 * 1024)
 
@@ -209,11 +208,7 @@ class App:
         self._start_mqtt()
         self._start_radio()
         self._task("status", self.status_loop)
-        # Collect after every heap/_GC_SHARE bytes allocated instead of only when
-        # the heap is full: garbage then never piles up between long-lived
-        # objects, which fragments a non-moving heap until a 1 KB command fails.
-        s.sample_heap(True)
-        gc.threshold((gc.mem_free() + gc.mem_alloc()) // _GC_SHARE)
+        s.sample_heap(True)  # and sets the collection threshold (System.sample_heap)
         boot_ms = time.ticks_diff(time.ticks_ms(), self.t0)
         print("commshub ready %s boot_ms=%d" % (self.hub_id, boot_ms))
         log.info("ready in %d ms, heap %d used" % (boot_ms, s.heap_peak))
