@@ -43,7 +43,7 @@ def image_remove(svc, args, data):
 
 
 def image_offer(svc, args, data):
-    return _handler(svc.images().offer, ("size", "hash", "block_size"), False)(args, data)
+    return _handler(svc.images().offer, ("size", "hash", "block_size", "window"), False)(args, data)
 
 
 def image_block(svc, args, data):

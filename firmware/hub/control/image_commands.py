@@ -13,7 +13,7 @@ from hub.control.registry import SILENT, only
 from hub.errors import bad_args
 
 _SPEC = (
-    ("image.offer", ("size", "hash", "block_size"), "offer"),
+    ("image.offer", ("size", "hash", "block_size", "window"), "offer"),
     ("image.block", ("offset", "ack"), "block"),
     ("image.status", (), "status"),
     ("image.activate", ("hash", "at", "confirm_s"), "activate"),

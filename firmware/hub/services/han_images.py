@@ -109,8 +109,8 @@ class DeviceImages:
             self.xfer = Transfer(self.store, self.bus, self.log)
         return self.xfer
 
-    def offer(self, size, hsh, block_size=None):
-        a = self._transfer().offer(size, hsh, block_size)
+    def offer(self, size, hsh, block_size=None, window=None):
+        a = self._transfer().offer(size, hsh, block_size, window)
         return self._install() if a["state"] == "received" else a  # (the last answer got lost)
 
     def block(self, offset, data, reply=True):

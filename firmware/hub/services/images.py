@@ -83,8 +83,8 @@ class Images:
     def status(self):
         return self._ops().status(self)
 
-    def offer(self, size, hsh, block_size=None):
-        a = self._transfer().offer(size, hsh, block_size)
+    def offer(self, size, hsh, block_size=None, window=None):
+        a = self._transfer().offer(size, hsh, block_size, window)
         if a["state"] == "received":
             self._complete()  # the answer to the last block got lost: reboot anyway
         return a

@@ -10,7 +10,7 @@ survive a power cut. A cut costs at most PERSIST bytes or PERSIST_MS of
 transfer, whichever is more: on a fast link a record per 16 KiB would take
 a quarter of the hub's time per block.
 
-    {"hash": file sha256, "size", "block_size", "offset",
+    {"hash": file sha256, "size", "block_size", "window", "offset",
      "state": "receiving" | "received" | "staged" | "failed",
      "tries" (received: verify-mode boots so far),
      "mi_hash", "slot", "version" (staged), "code", "message" (failed),
@@ -31,7 +31,8 @@ from hub.errors import HubError, bad_args
 from hub.services.store import free_blocks, join
 from micropython import const
 
-WINDOW = 8
+WINDOW = 8  # blocks in flight, unless the offer asks for more
+WINDOW_MAX = 16
 BLOCK = 2048
 _BLOCK_MIN = const(256)
 BLOCK_MAX = 3072
@@ -89,7 +90,7 @@ class Transfer:
         return self.state == "receiving"
 
     def need(self):
-        """[[offset, len], ...]: up to WINDOW blocks from the first missing one."""
+        """[[offset, len], ...]: up to `window` blocks from the first missing one."""
         r = self.rec
         if not r or r["state"] != "receiving":
             return []
@@ -97,7 +98,7 @@ class Transfer:
         bs = r["block_size"]
         o = r["offset"]
         size = r["size"]
-        for k in range(WINDOW):
+        for k in range(r.get("window", WINDOW)):
             p = o + k * bs
             if p >= size:
                 break
@@ -141,7 +142,7 @@ class Transfer:
         bs, n = free_blocks(self.store.root)
         return n * bs + max(_size(self.path), 0)
 
-    def offer(self, size, hsh, block_size):
+    def offer(self, size, hsh, block_size, window=None):
         """Start, resume or answer `done` (received: verification pending,
         staged: nothing more to do); a failed file starts over."""
         if type(size) is not int or size <= 0:
@@ -151,6 +152,8 @@ class Transfer:
         hsh = hsh.lower()
         if block_size is not None and type(block_size) is not int:
             raise bad_args("block_size must be an int")
+        if window is not None and (type(window) is not int or not 1 <= window <= WINDOW_MAX):
+            raise bad_args("window must be an int 1..%d" % WINDOW_MAX)
         bs = min(max(block_size or BLOCK, _BLOCK_MIN), BLOCK_MAX)
         r = self.rec
         if r and r["hash"] == hsh and r["size"] == size and r["state"] != "failed":
@@ -159,6 +162,8 @@ class Transfer:
                 self.got = 0
                 if block_size:
                     r["block_size"] = bs
+                if window:
+                    r["window"] = window
                 return self.answer()
             return self.answer(True)  # received (verification pending) or staged
         if r and r["state"] in ("receiving", "received"):
@@ -169,7 +174,8 @@ class Transfer:
         self._drop_staging()
         with open(self.path, "wb"):
             pass
-        self.rec = {"hash": hsh, "size": size, "block_size": bs, "offset": 0, "state": "receiving"}
+        self.rec = {"hash": hsh, "size": size, "block_size": bs, "window": window or WINDOW, "offset": 0,
+                    "state": "receiving"}
         self.saved = 0
         self.got = 0
         self.store.save("transfer", self.rec)
@@ -188,7 +194,7 @@ class Transfer:
         bs = r["block_size"]
         size = r["size"]
         k = (offset - o) // bs
-        if offset < o or offset >= size or (offset - o) % bs or k >= WINDOW or self.got & (1 << k):
+        if offset < o or offset >= size or (offset - o) % bs or k >= r.get("window", WINDOW) or self.got & (1 << k):
             raise bad_args("block at %d not needed (need from %d)" % (offset, o))
         n = min(bs, size - offset)
         if data is None or len(data) != n:

@@ -102,9 +102,10 @@ def _register_online(acts: argparse._SubParsersAction) -> None:
                          "Run it again after an interruption: the hub resumes where it got to.",
                          epilog=codes)
     pu.add_argument("file")
-    pu.add_argument("--window", type=int, default=push.WINDOW, help="blocks in flight (default 8, the hub's window)")
-    pu.add_argument("--ack-every", type=int, default=push.ACK_EVERY,
-                    help="blocks per answer from the hub (default 4; 1 answers every block)")
+    pu.add_argument("--window", type=int, help=f"blocks in flight, 1..{push.MQTT_WINDOW} (default {push.MQTT_WINDOW} over "
+                    f"MQTT, {push.WINDOW} over serial)")
+    pu.add_argument("--ack-every", type=int, help=f"blocks per answer from the hub (default {push.MQTT_ACK_EVERY} over "
+                    f"MQTT, {push.ACK_EVERY} over serial; 1 answers every block)")
     pu.add_argument("--block-size", type=int, help="propose a block size (the hub decides)")
     pu.add_argument("--verify-timeout", type=float, default=120.0,
                     help="seconds to wait for the hub to verify the image after the last block (default 120)")

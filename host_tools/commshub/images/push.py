@@ -10,7 +10,11 @@ with `"ack": false` and are answered only if they fail. Half the messages
 through the broker are answers otherwise, and each costs the hub a reply. Any other hub error stops
 the push with the hub's code (`bad_signature`, `downgrade`, `busy`, ...).
 
-Works over any `Link` (serial or MQTT): the same service answers both.
+Works over any `Link` (serial or MQTT): the same service answers both. Over
+MQTT it keeps 16 blocks in flight with an answer per 8 (the offer asks the hub
+for that window): per block, answers cost the hub and the head-end more than
+the block itself. Over serial the line is the limit, so it keeps the hub's
+default window of 8 with an answer per 4.
 """
 
 from __future__ import annotations
@@ -28,8 +32,15 @@ from ..protocol.errors import HubError, HubTimeout
 from . import gbcs
 
 Progress = Callable[[int, int], None]
-WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need`
+WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need` unless the offer asks for more
 ACK_EVERY = 4  # blocks per answer
+MQTT_WINDOW = 16  # the hub's largest window, asked for by the offer over MQTT
+MQTT_ACK_EVERY = 8
+
+
+def defaults(link: Link) -> tuple[int, int]:
+    """(window, ack_every) push() uses over `link` when not told."""
+    return (MQTT_WINDOW, MQTT_ACK_EVERY) if link.name == "mqtt" else (WINDOW, ACK_EVERY)
 # Errors that mean "the hub and we disagree about where the transfer is": re-offer and carry on.
 RESYNC_CODES = frozenset({"bad_args", "bad_crc", "bad_frame", "no_memory"})
 # The hub had no heap for that one command (PROTOCOL.md): it changed nothing, so wait a little and retry.
@@ -70,19 +81,24 @@ class PushResult:
         return self.bytes_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int = WINDOW,
-         ack_every: int = ACK_EVERY, block_size: int | None = None, timeout: float | None = None,
+def push(link: Link, image: bytes, progress: Progress | None = None, *, window: int | None = None,
+         ack_every: int | None = None, block_size: int | None = None, timeout: float | None = None,
          verify_timeout: float = 120.0, max_resyncs: int = 8, commands: str = "image") -> PushResult:
     """Transfer `image` (a whole GBCS file) to the hub; returns when the hub says `done`.
 
     `progress(offset, size)` is called with the hub's acknowledged offset.
-    `window` caps blocks in flight (the hub lists at most 8); `ack_every`
-    blocks share one answer (1: every block is answered). `block_size`
+    `window` caps blocks in flight (the hub lists 8, or up to 16 when the
+    offer asks: it does when `window` is over 8); `ack_every` blocks share
+    one answer (1: every block is answered); both default by link
+    (`defaults()`). `block_size`
     proposes one (the hub decides). `timeout` is per block (default: the
     link's); the answer to the last block waits up to `verify_timeout`, since
     it carries the verification. `max_resyncs` consecutive re-offers without
     progress end the push with PushError("timeout" or the hub's code).
     """
+    dw, da = defaults(link)
+    window = dw if window is None else window
+    ack_every = da if ack_every is None else ack_every
     if window < 1 or ack_every < 1:
         raise ValueError("window and ack_every must be at least 1")
     size = len(image)
@@ -91,7 +107,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     except gbcs.ImageFormatError:
         mi_hash = None  # the hub judges it (bad_format); tests push broken files on purpose
     t0 = time.monotonic()
-    offer = _offer(link, image, block_size, timeout, max_resyncs, commands)
+    offer = _offer(link, image, block_size, timeout, max_resyncs, commands, window)
     res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
                      block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
     answer, failures = offer, 0
@@ -136,7 +152,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
                                 f"{failures} tries in a row without progress; last: {e}") from e
             if isinstance(e, HubError) and e.code == "no_memory":
                 time.sleep(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
-            answer = _offer(link, image, block_size, timeout, max_resyncs, commands)
+            answer = _offer(link, image, block_size, timeout, max_resyncs, commands, window)
         if progress:
             progress(min(int(answer.get("offset", 0)), size), size)
     _forget(in_flight)
@@ -191,11 +207,14 @@ def _forget(in_flight: OrderedDict[int, tuple[Ticket, int, bool]]) -> None:
 
 
 def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int,
-           commands: str = "image") -> dict[str, Any]:
-    """`image.offer`, retried on timeouts and `no_memory`; the answer says where to resume."""
+           commands: str = "image", window: int = WINDOW) -> dict[str, Any]:
+    """`image.offer`, retried on timeouts and `no_memory`; the answer says where to resume.
+    A `window` over the hub's default of 8 is asked for (16 at most)."""
     args: dict[str, Any] = {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
     if block_size:
         args["block_size"] = block_size
+    if window > WINDOW:
+        args["window"] = min(window, MQTT_WINDOW)
     for attempt in range(tries + 1):
         try:
             return link.request(f"{commands}.offer", args, timeout=timeout).result or {}
