@@ -54,6 +54,11 @@ def test_flat_objects_are_judged_like_nested_ones():
     # Flat objects take a shortcut (counted in C); each of these must still end as the scan says.
     assert loads(b'{"offset":4096,"ack":false}') == {"offset": 4096, "ack": False}
     assert loads(memoryview(b'{"offset":0}')) == {"offset": 0}
+    # A long view is scanned in place, with the same verdicts.
+    pad = "x" * 200
+    assert loads(memoryview(('{"notes":"%s","n":1}' % pad).encode())) == {"notes": pad, "n": 1}
+    for t in ('{"notes":"%s"' % pad, '{"notes":"%s"]' % pad, '{"notes":["%s"}' % pad):
+        _bad(memoryview(t.encode()))
     assert loads(b'{"v":"}{"}') == {"v": "}{"}  # brackets in a string: not flat, scanned
     assert loads(b'{"q":"a\\"b"}') == {"q": 'a"b'}  # an escape: scanned
     for t in (b'{"a":"}', b'{"a":"x\\"}', b'{"a":"b}', b'{"a":1}}', b'{{"a":1}', b'{"a":[1}'):

@@ -10,6 +10,7 @@ from hub.errors import HubError
 from micropython import const
 
 MAX_DEPTH = 16
+_SHORT = const(96)  # loads: args this short are copied to be judged by C counts
 _OPEN = const(b"{[")
 _CLOSE = const(b"}]")
 
@@ -26,8 +27,6 @@ def _complete(b):
     container (`{"a":1,` parses as {"a": 1}) and does not match bracket kinds,
     so a truncated command would run as a partial one. This scan refuses that.
     """
-    if _flat(b):
-        return True
     stack = bytearray(MAX_DEPTH)
     depth = 0
     in_str = False
@@ -68,9 +67,15 @@ def _flat(b):
 
 def loads(b):
     """Strict JSON from bytes: HubError bad_json when incomplete or invalid."""
-    if type(b) is memoryview:
-        b = bytes(b)  # json.loads would wrap a view in a stream object, larger than this copy
-    if not _complete(b):
+    if len(b) <= _SHORT:
+        # An image block's args, every block: a short copy lets C judge a flat
+        # object (_flat needs bytes' count). A long view is scanned in place:
+        # its copy would need as much heap again, in one piece.
+        b = bytes(b)
+        ok = _flat(b) or _complete(b)
+    else:
+        ok = _complete(b)
+    if not ok:
         raise HubError("bad_json", "JSON is incomplete, unbalanced or nested over %d deep" % MAX_DEPTH)
     try:
         return json.loads(b)
