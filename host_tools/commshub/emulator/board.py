@@ -29,7 +29,7 @@ from typing import IO, Any, Callable
 
 from .. import boards, paths
 from ..images.keys import dev_public_hex
-from .fsimage import Provision, build_fs_image
+from .fsimage import Provision, build_fs_image, mpy_cross_binary
 from .radio import RadioPort
 from .uart import UartLink
 
@@ -160,6 +160,7 @@ class EmulatedBoard:
             raise InstanceBusy(f"emulated board {self.name!r} is already running ({self.dir})") from None
         try:
             self._prepare_flash()
+            self._compile_rom()
             self._log = open(self.console_path, "a", buffering=1, encoding="utf-8")
             self._log.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {self.board.name} "
                             f"{self.hub_id} start ====\n")
@@ -173,6 +174,17 @@ class EmulatedBoard:
             self.stop()
             raise
         return self
+
+    def _compile_rom(self) -> None:
+        """rom.py as bytecode in the instance directory, where the VM imports it from.
+
+        A real board's start-up code is frozen: its names are in the firmware's
+        static qstr pool. Run from source, every identifier of rom.py (locals
+        too) would be interned in the dynamic pools the hub's own names fill;
+        compiled, only the names its bytecode refers to are.
+        """
+        subprocess.run([mpy_cross_binary(), "-s", "rom.py", "-o", str(self.dir / "rom.mpy"), str(ROM)],
+                       check=True, capture_output=True, timeout=30)
 
     def _start_radio(self) -> None:
         if self.radio_mode == "none":
@@ -343,16 +355,20 @@ class EmulatedBoard:
         if vm_bits(mp) == 64:
             heap = int(heap * WIDE_VM_FACTOR)
             note = f" (64-bit VM: cap {heap} = budget x {WIDE_VM_FACTOR}; `make setup` builds a faithful 32-bit one)"
-        cmd = [mp, "-X", f"heapsize={heap}", str(ROM), str(self.flash_path),
-               self.board.rom_fs_arg, str(self.board.block_count),
-               self.uart.firmware_path, self.board.name, cause]
+        args = [str(self.flash_path), self.board.rom_fs_arg, str(self.board.block_count),
+                self.uart.firmware_path, self.board.name, cause]
         if self.radio is not None:
-            cmd.append(self.radio.firmware_path)
+            args.append(self.radio.firmware_path)
+        # In the environment, not on the command line: the VM would intern each argument, and each
+        # directory of its default path ("" is the working directory, which holds rom.mpy; rom.py
+        # then sets the path the board has).
+        env = dict(os.environ, COMMSHUB_ROM="\n".join(args), MICROPYPATH="")
+        cmd = [mp, "-X", f"heapsize={heap}", "-c", "import rom"]
         self._boot_mark = self._seq
         self._boot_t = time.monotonic()
         self._emit(f"[emulator] power on ({cause}), heap {self.heap_bytes} bytes{note}")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
+                                stderr=subprocess.STDOUT, cwd=self.dir, env=env, start_new_session=True)
         self._proc = proc
         threading.Thread(target=self._supervise, args=(proc, self._gen),
                          name=f"emulator {self.name} pid {proc.pid}", daemon=True).start()
