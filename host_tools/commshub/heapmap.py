@@ -23,7 +23,8 @@ NORMAL: list[tuple[str, list[str]]] = [
     ("ready, MQTT up", ["hub.links.mqtt"]),
     ("download under way", ["hub.services.transfer"]),
     ("start-up handover (dropped after)", ["hub.services.handover"]),
-    ("image command (dropped after)", ["hub.services.activation"]),
+    ("image.status (dropped after)", ["hub.services.image_status"]),
+    ("other image command (dropped after)", ["hub.services.activation"]),
 ]
 # Verify mode is a boot of its own: nothing else is loaded.
 VERIFY: list[tuple[str, list[str]]] = [

@@ -1,4 +1,4 @@
-"""Activation by MI hash (CS06), scheduled activation, rollback, status.
+"""Activation by MI hash (CS06), scheduled activation, rollback.
 
 Loaded for one command and dropped again (the image service keeps only what
 a download needs on the heap).
@@ -10,82 +10,14 @@ the boot record too (`scheduled`), so firing it and forgetting it are the
 same write: it can neither be lost nor happen twice.
 """
 
-import os
-
 from hub.errors import HubError, bad_args
-from hub.services.slots import events_of, other, vtuple
+from hub.services.image_status import staged
+from hub.services.slots import events_of, other
 from micropython import const
 
 _OUTCOMES = const(("success", "no_image_held", "hash_mismatch", "activation_failure"))
 _REBOOT_MS = const(200)
 _HEX = const("0123456789abcdef")
-
-
-# -- what the slots hold -----------------------------------------------------
-
-
-def staged(slots):
-    """The slot holding an image that may be activated (newer than the
-    running one, which is at least its min_version), or None."""
-    s = other(slots.running)
-    if slots.rec["pending"] == s:
-        return None
-    m = slots.meta(s)
-    if not m or not m.get("hash"):
-        return None
-    run = vtuple(slots.version(slots.running))
-    if vtuple(m["version"]) > run and run >= vtuple(m["min_version"]):
-        return s
-    return None
-
-
-def state(slots, s):
-    """active, pending, staged, previous (an older valid image), invalid or empty."""
-    if slots.rec["pending"] == s:
-        return "pending"
-    if s == slots.running:
-        return "active"
-    if slots.meta(s):
-        return "staged" if staged(slots) == s else "previous"
-    try:
-        return "invalid" if os.listdir(slots.path(s)) else "empty"
-    except OSError:
-        return "empty"
-
-
-def _transfer_status(svc):
-    # The download in progress says it itself; a finished one (staged,
-    # failed) is read from its record, without loading the download's code.
-    t = svc.xfer
-    if t:
-        return t.status()
-    r = svc.store.load("transfer", {})
-    if not r.get("state"):
-        return None
-    d = {"transfer": r.get("hash"), "size": r.get("size"), "offset": r.get("offset"),
-         "block_size": r.get("block_size"), "state": r["state"]}
-    if r["state"] == "staged":
-        d.update(hash=r.get("mi_hash"), slot=r.get("slot"), version=r.get("version"))
-    elif r["state"] == "failed":
-        d.update(code=r.get("code"), message=r.get("message"))
-    return d
-
-
-def status(svc):
-    s = svc.slots
-    run = s.running
-    slots = {}
-    for x in ("a", "b"):
-        m = s.meta(x) or {}
-        slots[x] = {"state": state(s, x), "version": m.get("version"), "hash": m.get("hash")}
-    sc = s.rec.get("scheduled")
-    if sc:
-        sc = dict(sc)
-        sc["version"] = s.version(sc["slot"])
-    return {"running": {"slot": run, "version": svc.version, "hash": (s.meta(run) or {}).get("hash"),
-                        "state": slots[run]["state"]},
-            "slots": slots, "transfer": _transfer_status(svc),
-            "scheduled": sc, "previous": s.rec["previous"]}
 
 
 # -- activation --------------------------------------------------------------

@@ -81,7 +81,10 @@ class Images:
     # -- commands -----------------------------------------------------------
 
     def status(self):
-        return self._ops().status(self)
+        from hub.services import image_status
+
+        forget("hub.services.image_status")
+        return image_status.status(self)
 
     def offer(self, size, hsh, block_size=None, window=None):
         a = self._transfer().offer(size, hsh, block_size, window)
@@ -110,10 +113,11 @@ class Images:
         self.system.reboot(200)  # after the answer is sent
 
     def _ops(self):
-        # Activation, status, rollback: loaded for one command, then dropped.
+        # Activation, rollback: loaded for one command, then dropped.
         from hub.services import activation
 
         forget("hub.services.activation")
+        forget("hub.services.image_status")
         return activation
 
     def abort(self):
