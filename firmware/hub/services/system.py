@@ -60,7 +60,7 @@ class System:
         what is free to be allocated, if that is more: a collection marks the
         whole live heap, and one every heap/16 bytes was a third of the CPU of
         a fast download on the 160 KiB emulator board. On the 100 KiB ESP32
-        that wait fragmented the heap until commands failed (HIL, 17 tests).
+        that wait left commands without heap (17 HIL tests failed in one run).
         """
         now = time.ticks_ms()
         if not force and time.ticks_diff(now, self._sampled) < _SAMPLE_MS:
