@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+from statistics import median
 from typing import Any, Callable, Iterator
 
 from . import boards, paths
@@ -240,19 +241,26 @@ def verify_time_ms(runs: int = 20) -> dict[str, float]:
 
 def mqtt_download(hub: Hub, broker_url: str, version: str, broker_pid: int | None = None,
                   runs: int = 3) -> tuple[dict[str, Any], str]:
-    """The best of `runs` MQTT downloads of 512 KiB (the references are best-of-3 too), with the raw
-    paho -> broker -> paho rate and the VM's own MQTT ceiling measured right after; returns it and
-    the next free version."""
+    """`runs` pairs of an MQTT download of 512 KiB and a raw paho -> broker -> paho run of the same
+    blocks right after it; returns the best download with the best raw rate, each pair's ratio (both
+    halves of a pair see the same moment of a shared machine) and the VM's own MQTT ceiling, and the
+    next free version."""
     best: dict[str, Any] | None = None
     size = 512 * 1024
-    for _ in range(runs):
+    raws: list[float] = []
+    ratios: list[float] = []
+    for i in range(runs):
         d = download(hub, "mqtt", padded_image(hub.board.name, version, size), broker_pid)
         version = _bump(version)
+        raw = _raw_mqtt_run(broker_url, d["block_size"], size, push.MQTT_WINDOW, f"{os.getpid()}-{i}")
+        raws.append(raw)
+        ratios.append(d["blocks_rate"] / raw)
         if best is None or d["blocks_rate"] > best["blocks_rate"]:
             best = d
     assert best is not None
     best["runs"] = runs
-    best["raw"] = raw_mqtt_throughput(broker_url, best["block_size"], size)
+    best["raw"] = max(raws)
+    best["ratios"] = sorted(ratios)
     best["vm"] = vm_mqtt_ceiling(broker_url, best["block_size"], size, hub.board.heap_bytes)
     return best, version
 
@@ -275,17 +283,18 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
         out["serial"] = s
         log(f"  serial download {s['rate'] / 1024:.2f} KiB/s = {100 * s['rate'] / s['line_rate']:.1f} % of line rate")
         push.abort(hub.serial)
-        m, version = mqtt_download(hub, broker_url, _bump(version), broker_pid)
+        m, version = mqtt_download(hub, broker_url, _bump(version), broker_pid, runs=5)
         out["mqtt"] = m
         out["heap_budget"] = hub.board.heap_bytes
-        log(f"  MQTT download (amqtt): blocks {m['blocks_rate'] / 1024:.0f} KiB/s vs raw broker {m['raw'] / 1024:.0f} "
-            f"KiB/s, VM ceiling {m['vm'] / 1024:.0f} KiB/s; with the verify boot {m['rate'] / 1024:.0f} KiB/s")
+        log(f"  MQTT download (amqtt): blocks {m['blocks_rate'] / 1024:.0f} KiB/s, median {100 * median(m['ratios']):.0f} % "
+            f"of the raw run of its pair (best raw {m['raw'] / 1024:.0f} KiB/s), VM ceiling {m['vm'] / 1024:.0f} KiB/s; "
+            f"with the verify boot {m['rate'] / 1024:.0f} KiB/s")
         with hub_on_its_own_core(target.emu.pid, broker_pid) as pinned:
             if pinned:
-                p, version = mqtt_download(hub, broker_url, version, broker_pid, runs=1)
+                p, version = mqtt_download(hub, broker_url, version, broker_pid)
                 out["mqtt_own_core"] = p
-                log(f"  the same, hub VM on a core of its own: {p['blocks_rate'] / 1024:.0f} KiB/s vs raw "
-                    f"{p['raw'] / 1024:.0f} KiB/s")
+                log(f"  the same, hub VM on a core of its own: {p['blocks_rate'] / 1024:.0f} KiB/s, median "
+                    f"{100 * median(p['ratios']):.0f} % of the raw run of its pair")
     finally:
         hub.stop()
     if mosquitto_url:
@@ -293,10 +302,11 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
         hub = Hub(target, mosquitto_url, timeout=10).start()
         try:
             version = _bump(push.status(hub.serial)["running"]["version"])
-            q, _ = mqtt_download(hub, mosquitto_url, version)
+            q, _ = mqtt_download(hub, mosquitto_url, version, runs=5)
             out["mqtt_mosquitto"] = q
-            log(f"  MQTT download (Mosquitto): blocks {q['blocks_rate'] / 1024:.0f} KiB/s vs raw broker "
-                f"{q['raw'] / 1024:.0f} KiB/s, VM ceiling {q['vm'] / 1024:.0f} KiB/s")
+            log(f"  MQTT download (Mosquitto): blocks {q['blocks_rate'] / 1024:.0f} KiB/s, median "
+                f"{100 * median(q['ratios']):.0f} % of the raw run of its pair (best raw {q['raw'] / 1024:.0f} KiB/s), "
+                f"VM ceiling {q['vm'] / 1024:.0f} KiB/s")
         finally:
             hub.stop()
 
@@ -323,10 +333,11 @@ def mqtt_rows(broker: str, m: dict[str, Any]) -> list[str]:
     per_block = m["cpu"].get("hub", 0) / max(1, m["bytes"] // m["block_size"]) * 1e6
     return [
         f"| MQTT download, {broker}, {m['block_size']}-byte blocks, window {push.MQTT_WINDOW}, one answer per "
-        f"{push.MQTT_ACK_EVERY} blocks, {m['bytes'] // 1024} KiB, best of {m['runs']}: the blocks | "
-        f"{m['blocks_rate'] / 1024:.0f} KiB/s = **{100 * m['blocks_rate'] / m['raw']:.0f} %** of the broker's raw rate; "
-        f"hub VM CPU {per_block:.0f} us per block | "
-        f">= 80 % of raw paho -> broker -> paho, same block size and window, best of 3: {m['raw'] / 1024:.0f} KiB/s |",
+        f"{push.MQTT_ACK_EVERY} blocks, {m['bytes'] // 1024} KiB, {m['runs']} pairs of a download and a raw run right "
+        f"after it: the blocks | median **{100 * median(m['ratios']):.0f} %** of the raw rate of its pair "
+        f"(pairs {100 * m['ratios'][0]:.0f}-{100 * m['ratios'][-1]:.0f} %); best download "
+        f"{m['blocks_rate'] / 1024:.0f} KiB/s, hub VM CPU {per_block:.0f} us per block | "
+        f">= 80 % of raw paho -> broker -> paho, same block size and window; best raw run: {m['raw'] / 1024:.0f} KiB/s |",
         f"| the same blocks from {broker} into a bare MQTT client on the same VM and heap, answered every {push.MQTT_ACK_EVERY}th, "
         f"nothing else done (the VM's own MQTT ceiling, best of 3) | {m['vm'] / 1024:.0f} KiB/s: the hub reaches "
         f"**{100 * m['blocks_rate'] / m['vm']:.0f} %** of it | |",
@@ -351,9 +362,11 @@ def report(out: dict[str, Any]) -> list[str]:
         f"{big['seconds']:.1f} s ({100 * big['rate'] / big['line_rate']:.1f} % of line rate) | line rate alone: "
         f"{big['bytes'] / big['line_rate']:.1f} s |",
         *mqtt_rows("amqtt", m),
-        *([f"| the same with the hub VM on a core of its own, broker and head-end (and the reference) on the other | "
-           f"{own['blocks_rate'] / 1024:.0f} KiB/s = **{100 * own['blocks_rate'] / own['raw']:.0f} %** of the raw rate | "
-           f"raw on the same core: {own['raw'] / 1024:.0f} KiB/s |"] if own else []),
+        *([f"| the same with the hub VM on a core of its own, broker and head-end (and the reference) on the other, "
+           f"{own['runs']} pairs | median **{100 * median(own['ratios']):.0f} %** of the raw rate of its pair "
+           f"(pairs {100 * own['ratios'][0]:.0f}-{100 * own['ratios'][-1]:.0f} %); best download "
+           f"{own['blocks_rate'] / 1024:.0f} KiB/s | best raw run on the other core: {own['raw'] / 1024:.0f} KiB/s |"]
+          if own else []),
         *(mqtt_rows("Mosquitto", out["mqtt_mosquitto"]) if out.get("mqtt_mosquitto") else []),
         f"| CPU spent on the amqtt blocks (2 cores shared by hub, broker and head-end) | hub VM {cpu.get('hub', 0):.2f} s, "
         f"broker {cpu.get('broker', 0):.2f} s, head-end {cpu.get('host', 0):.2f} s in {m['blocks_s']:.2f} s | "
@@ -379,7 +392,9 @@ def report(out: dict[str, Any]) -> list[str]:
         "Serial throughput counts everything from the offer to the hub's verdict (the verify boot included).",
         f"MQTT: the reference publishes the same blocks QoS 1 with {push.MQTT_WINDOW} in flight from one paho client to "
         "another. \"The blocks\" is offer to the last block's answer; the verify boot follows it. Each download is",
-        "the best of 3, as each reference is. The hub VM, the broker and the head-end share 2 cores, so a",
+        "followed at once by a raw run of the same blocks, and the ratio is taken within each pair: on a shared",
+        "machine the raw rate alone varies by 2x from one minute to the next. The hub VM, the broker and the",
+        "head-end share 2 cores, so a",
         "download costs the sum of their CPU times (the CPU row); a real board has a CPU of its own, which the",
         "\"own core\" row models. The VM's ceiling row is a second reference: a bare MQTT client on the same VM",
         "and heap receiving the same blocks and answering as often as the hub does, with nothing else done. It",
@@ -388,9 +403,9 @@ def report(out: dict[str, Any]) -> list[str]:
         "through littlefs and the emulated flash (a Python block device: C on a board), the answers, and the",
         "garbage collections all that allocation brings, each marking the whole live heap (about 120 KiB on",
         "the emulator board with its HAN up: bytecode lives in the heap on this VM). That per-block work in a",
-        "MicroPython VM, not the protocol, is what keeps the ratio under the target: against Mosquitto, a C",
-        "broker, the raw reference is mostly paho's speed, and 80 % of it leaves the hub about 60 us of CPU",
-        "per 2 KiB block, with the head-end and the broker sharing the other core. On an ESP32 the flash",
+        "MicroPython VM, not the protocol, is what limits the ratio: against Mosquitto, a C broker, the raw",
+        "reference is mostly paho's speed, and 80 % of it leaves the hub about 60 us of CPU per 2 KiB block",
+        "when the raw run reaches 30 MB/s, with the head-end and the broker sharing the other core. On an ESP32 the flash",
         "itself (tens of ms to program a 4 KiB sector) is far slower than any broker.",
         "",
     ]
