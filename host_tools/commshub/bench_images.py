@@ -108,12 +108,6 @@ def download(hub: Hub, via: str, image: bytes, broker_pid: int | None = None) ->
             "cpu": cpu}
 
 
-def raw_mqtt_throughput(broker_url: str, block_size: int, total: int, window: int = push.MQTT_WINDOW,
-                        runs: int = 3) -> float:
-    """The broker's ceiling: the best of `runs` raw runs (one run can be 15x off on a busy machine)."""
-    return max(_raw_mqtt_run(broker_url, block_size, total, window, f"{os.getpid()}-{i}") for i in range(runs))
-
-
 def _raw_mqtt_run(broker_url: str, block_size: int, total: int, window: int, tag: str) -> float:
     """Bytes/s of paho -> broker -> paho for QoS 1 messages of `block_size`, `window` in flight.
 
