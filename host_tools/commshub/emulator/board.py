@@ -181,9 +181,13 @@ class EmulatedBoard:
         A real board's start-up code is frozen: its names are in the firmware's
         static qstr pool. Run from source, every identifier of rom.py (locals
         too) would be interned in the dynamic pools the hub's own names fill;
-        compiled, only the names its bytecode refers to are.
+        compiled, only the names its bytecode refers to are. A kept instance's
+        copy is reused while it is newer than rom.py.
         """
-        subprocess.run([mpy_cross_binary(), "-s", "rom.py", "-o", str(self.dir / "rom.mpy"), str(ROM)],
+        out = self.dir / "rom.mpy"
+        if out.exists() and out.stat().st_mtime >= ROM.stat().st_mtime:
+            return
+        subprocess.run([mpy_cross_binary(), "-s", "rom.py", "-o", str(out), str(ROM)],
                        check=True, capture_output=True, timeout=30)
 
     def _start_radio(self) -> None:
