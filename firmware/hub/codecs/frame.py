@@ -10,6 +10,8 @@ the caller can use `payload` before the buffer is reused.
 import struct
 from binascii import crc32
 from time import ticks_diff
+
+from hub.codecs import loads
 from micropython import const
 
 _SYNC1 = const(0xA5)
@@ -344,8 +346,6 @@ def decode_payload(payload, start=0):
 
 def parse_json(jbytes):
     """Parse JSON bytes (empty means {}); HubError bad_json if it is not JSON."""
-    from hub.codecs import loads
-
     if not len(jbytes):
         return {}
     return loads(jbytes)  # json.loads reads a memoryview in place: no copy
