@@ -94,3 +94,22 @@ def test_host_directory_root():
     os.remove(s.path("z"))
     os.rmdir(s.dir)
     os.rmdir(base)
+
+
+def test_free_blocks_exact_count_can_be_written_and_quick_count_is_a_lower_bound():
+    from hub.services.store import RESERVE, free_blocks
+
+    root = fresh_fs()
+    for d in ("a", "a/b", "c"):
+        os.mkdir(root + "/" + d)
+    bs, exact = free_blocks(root)
+    quick = os.statvfs(root)[3] - RESERVE
+    assert quick < exact  # statvfs counts each directory's pair twice
+    # Enough for the caller: statvfs' count as it is (no walk of the directories).
+    assert free_blocks(root, bs) == (bs, quick)
+    # More than it shows: the exact count.
+    assert free_blocks(root, (quick + 1) * bs) == (bs, exact)
+    # The exact count is real: that many blocks of data fit (RESERVE covers the file's own metadata).
+    with open(root + "/big", "wb") as f:
+        f.write(bytes(exact * bs))
+    assert os.stat(root + "/big")[6] == exact * bs

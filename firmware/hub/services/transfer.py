@@ -137,10 +137,12 @@ class Transfer:
 
     # -- commands ---------------------------------------------------------
 
-    def space(self):
-        """Bytes free for a staging file (the current one would be replaced)."""
-        bs, n = free_blocks(self.store.root)
-        return n * bs + max(_size(self.path), 0)
+    def space(self, want=0):
+        """Bytes free for a staging file (the current one would be replaced);
+        when `want` bytes fit, possibly a lower count that shows them (free_blocks)."""
+        staged = max(_size(self.path), 0)
+        bs, n = free_blocks(self.store.root, max(want - staged, 1) if want else 0)
+        return n * bs + staged
 
     def offer(self, size, hsh, block_size, window=None):
         """Start, resume or answer `done` (received: verification pending,
@@ -168,7 +170,7 @@ class Transfer:
             return self.answer(True)  # received (verification pending) or staged
         if r and r["state"] in ("receiving", "received"):
             raise HubError("busy", "another transfer is in progress (%s): abort it first" % r["hash"][:16])
-        if size > self.space():
+        if size > self.space(size):
             raise HubError("too_large", "%d bytes do not fit the free space" % size)
         self.close()
         self._drop_staging()
