@@ -13,8 +13,8 @@ def _code(fn, msg):
 
 
 def test_parse_cmd_ok():
-    assert envelope.parse_cmd(b'{"id":"a1","cmd":"ping","args":{"echo":1}}') == ("a1", "ping", {"echo": 1})
-    assert envelope.parse_cmd(b'{"id":"a1","cmd":"info"}') == ("a1", "info", {})
+    assert envelope.parse_cmd(b'{"id":"a1","cmd":"ping","args":{"echo":1}}') == ("a1", "ping", {"echo": 1}, None)
+    assert envelope.parse_cmd(b'{"id":"a1","cmd":"info"}') == ("a1", "info", {}, None)
 
 
 def test_parse_cmd_errors():

@@ -23,7 +23,8 @@ def _valid_id(cid):
 
 
 def parse_cmd(msg):
-    """JSON command -> (id, cmd, args); EnvelopeError bad_json / bad_request."""
+    """JSON command -> (id, cmd, args, None) (as parse_bin's, no data);
+    EnvelopeError bad_json / bad_request."""
     try:
         obj = loads(msg)
     except HubError as e:
@@ -37,7 +38,7 @@ def parse_cmd(msg):
     if not isinstance(cmd, str) or not cmd:
         raise EnvelopeError("bad_request", "missing cmd", cid)
     # Other fields are ignored, so a head-end may add its own (timestamps).
-    return cid, cmd, obj.get("args", {})
+    return cid, cmd, obj.get("args", {}), None
 
 
 def parse_bin(msg):

@@ -61,27 +61,42 @@ class Registry:
 
     def dispatch(self, name, args=None, data=None):
         """Run command `name`; returns (result, data) or raises HubError."""
+        r = self.answer(name, args, data)
+        if isinstance(r, HubError):
+            raise r
+        return r
+
+    def answer(self, name, args=None, data=None):
+        """Run command `name`; returns (result, data), or the HubError it is
+        answered with (returned, not raised: see _call)."""
+        # Every image block comes through here: its frame, and _call's, stay
+        # within 11 words, the most MicroPython keeps on the C stack (a larger
+        # frame is a heap allocation per call, and collections follow).
         self.count += 1
-        try:
-            h = self.handlers.get(name)
-            if h is None and self.fallback:
-                h = self.fallback(name)
-            if h is None:
-                raise HubError("unknown_command", "unknown command %r" % (name,))
-            if args is None:
-                args = {}
-            elif not isinstance(args, dict):
-                raise bad_args("args must be an object")
-            try:
-                r = h(args, data)
-            except Exception as e:
-                raise self._error(name, e)
-            if isinstance(r, tuple):
-                return r
-            return r, None
-        finally:
-            if self.after:
-                self.after()
+        h = self.handlers.get(name)
+        if h is None and self.fallback:
+            h = self.fallback(name)
+        if h is None:
+            return HubError("unknown_command", "unknown command %r" % (name,))
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            return bad_args("args must be an object")
+        r = _call(h, args, data)
+        if self.after:
+            self.after()
+        if isinstance(r, Exception):
+            return self._error(name, r)
+        return r if isinstance(r, tuple) else (r, None)
+
+
+def _call(h, args, data):
+    # The handler's result, or the exception it raised (handlers return
+    # dicts, tuples or Later, never exceptions): see Registry.answer.
+    try:
+        return h(args, data)
+    except Exception as e:
+        return e
 
 
 def only(args, *allowed):

@@ -10,12 +10,13 @@ instead of freezing the hub. Every
 failure ends up in run(), which reconnects with backoff; the serial link
 never notices.
 
-Receiving allocates nothing per message: a payload of 129 to 2304 bytes
-is read into a buffer allocated once, when the link starts (an image block
-would otherwise be a 2 KB allocation each time, which a fragmented heap may
-refuse); a bigger one (up to MAX_MSG, rare: large blocks, big commands)
-gets bytes of its own. A message is handled as soon as it is read, so one
-buffer is enough: nothing reads the socket while a message is handled.
+Receiving allocates no payload: packets are received into a buffer
+allocated once, when the link starts (an image block would otherwise be a
+2 KB allocation each time, which a fragmented heap may refuse), and a
+payload is handled as a view into it; one that does not fit (up to MAX_MSG,
+rare: large blocks, big commands) gets bytes of its own. A message is
+handled as soon as it is read, so one buffer is enough: nothing reads the
+socket while a message is handled.
 Publishes are QoS 1 without waiting for the PUBACK inside the publish
 (that would read, and pass on, every message that arrives before it: with a
 pipelined image push that is most of them). PUBACKs are taken by the
@@ -26,7 +27,6 @@ queued, in bytes of its own.
 
 import errno
 import gc
-import select
 import socket
 import struct
 import time
@@ -46,8 +46,8 @@ _CONNECT_MS = const(10000)
 _INBOX = const(16)
 _EVENTS = const(8)
 # The receive buffer takes 2304 bytes: an image block of the default 2048
-# and its envelope. Payloads up to 128 bytes (topics, small commands) are
-# read as bytes. (Literals, not names: every name is a qstr for good.)
+# with its envelope and MQTT header, and the start of the next packet.
+# (Literals, not names: every name is a qstr for good.)
 
 
 class MqttLink:
@@ -73,10 +73,10 @@ class MqttLink:
         self.dups = 0
         self.last_rx = self.last_tx = 0
         # The receive buffer (see the module doc): the app may allocate it early.
-        self.rx = memoryview(rx if rx is not None and len(rx) == 2304 else bytearray(2304))
+        self.rx = memoryview(rx if rx is not None and len(rx) >= 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
         self.direct = False  # True while _rx reads: a message is handled at once
-        self.inbox = []  # (topic, msg) read nested in subscribe()
+        self.inbox = []  # (binary, msg) read nested in subscribe()
         self.events = []
         self._rx_err = None
         self._status_due = False
@@ -109,17 +109,18 @@ class MqttLink:
         self.events.append(envelope.evt(name, seq, self.clock.utc(), body))
         self.wake.set()
 
-    def _on_msg(self, topic, msg):
+    def _on_msg(self, binary, msg):
         # Called by Sock right after reading the payload. Straight from
         # _rx's read: handle it now (its buffer is free again after).
-        # Nested in subscribe (waiting for the SUBACK): only queue.
+        # Nested in subscribe (waiting for the SUBACK): only queue (Sock
+        # copied it out of the buffer).
         if self.direct:
             self.direct = False
-            self._handle(topic, msg)
+            self._handle(binary, msg)
         elif len(self.inbox) >= _INBOX:
             self.log.warn("mqtt: inbox full, dropping a message")
         else:
-            self.inbox.append((topic, msg))
+            self.inbox.append((binary, msg))
 
     def _status_msg(self):
         # The running slot's version, as `info` says (not the one this module was built with).
@@ -163,55 +164,71 @@ class MqttLink:
         self.unacked += 1
         self.tx_msgs += 1
 
-    def _handle(self, topic, msg):
-        self.rx_msgs += 1
-        if msg is None:
-            self._pub("rsp", envelope.rsp_err(None, None, "too_large",
-                                              "message over %d bytes discarded" % MAX_MSG))
-            return
-        try:
-            self._handle_in(topic, msg)
-        except MemoryError:
-            gc.collect()
-            self._pub("rsp", envelope.rsp_err(None, None, "no_memory", "not enough heap for this command now"))
+    # Every message, image blocks included, goes through the next few
+    # functions: each frame stays within the 11 words MicroPython keeps on the
+    # C stack (a larger one is a heap allocation per call, and collections
+    # follow), so the work is split, errors are returned rather than raised
+    # where catching them would take the room, and answered by helpers.
 
-    def _handle_in(self, topic, msg):
-        cid = cmd = None
+    def _handle(self, binary, msg):
+        self.rx_msgs += 1
         try:
-            if topic.endswith(b"/bin"):
-                cid, cmd, args, data = envelope.parse_bin(msg)
-            else:
-                cid, cmd, args = envelope.parse_cmd(msg)
-                data = None
-        except envelope.EnvelopeError as e:
-            self._pub("rsp", envelope.rsp_err(e.cid, e.cmd, e.code, e.message))
+            self._take(binary, msg)
+        except MemoryError:
+            self._no_memory()
+
+    def _no_memory(self):
+        gc.collect()
+        self._refuse("no_memory", "not enough heap for this command now")
+
+    def _take(self, binary, msg):
+        if msg is None:
+            self._refuse("too_large", "message over %d bytes discarded" % MAX_MSG)
             return
-        if cid in self.dedupe:
-            self.dups += 1
-            r = self.dedupe.get(cid)
-            if r == ():  # a quiet command: its duplicate is quiet too
-                return
-            if r is None:
-                r = ("rsp", envelope.rsp_err(cid, cmd, "not_found",
-                                            "duplicate id: stored response dropped, not run again"))
-            self._pub(*r)
+        m = _parse(binary, msg)
+        if isinstance(m, HubError):
+            self._refuse(m.code, m.message, m.cid, m.cmd)
+        elif m[0] in self.dedupe.rsp:
+            self._dup(m[0], m[1])
+        else:
+            self._run(m)
+
+    def _refuse(self, code, message, cid=None, cmd=None):
+        self._pub("rsp", envelope.rsp_err(cid, cmd, code, message))
+
+    def _dup(self, cid, cmd):
+        self.dups += 1
+        r = self.dedupe.get(cid)
+        if r == ():  # a quiet command: its duplicate is quiet too
             return
-        try:
-            result, out = self.reg.dispatch(cmd, args, data)
-            if isinstance(result, Later):  # answered when done (a radio round trip)
-                asyncio.create_task(self._later(cid, cmd, result))
-                return
-            if out is False:  # SILENT: a quiet command that succeeded
-                self.dedupe.put(cid, (), 0)
-                return
-            if out:
-                r = ("rsp/bin", envelope.rsp_bin(cid, cmd, result, out))
-            else:
-                r = ("rsp", envelope.rsp_ok(cid, cmd, result))
-        except HubError as e:
-            r = ("rsp", envelope.rsp_err(cid, cmd, e.code, e.message))
-        self.dedupe.put(cid, r, len(r[1]))
+        if r is None:
+            r = ("rsp", envelope.rsp_err(cid, cmd, "not_found",
+                                        "duplicate id: stored response dropped, not run again"))
         self._pub(*r)
+
+    def _run(self, m):
+        # m: (id, command, args, data)
+        r = self.reg.answer(m[1], m[2], m[3])
+        if isinstance(r, HubError):
+            r = ("rsp", envelope.rsp_err(m[0], m[1], r.code, r.message))
+        elif isinstance(r[0], Later):  # answered when done (a radio round trip)
+            asyncio.create_task(self._later(m[0], m[1], r[0]))
+            return
+        elif r[1] is False:  # SILENT: a quiet command that succeeded
+            self.dedupe.put(m[0], (), 0)
+            return
+        else:
+            r = self._reply(m[0], m[1], r)
+        self.dedupe.put(m[0], r, len(r[1]))
+        self._pub(*r)
+
+    def _reply(self, cid, cmd, r):
+        try:
+            if r[1]:
+                return "rsp/bin", envelope.rsp_bin(cid, cmd, r[0], r[1])
+            return "rsp", envelope.rsp_ok(cid, cmd, r[0])
+        except HubError as e:
+            return "rsp", envelope.rsp_err(cid, cmd, e.code, e.message)
 
     async def _later(self, cid, cmd, later):
         try:
@@ -278,7 +295,7 @@ class MqttLink:
         self.state = "connecting"
         addr = socket.getaddrinfo(host, port)[0][-1]
         s = socket.socket()
-        c = Sock(s, self, self._on_msg)
+        c = Sock(s, self, self._on_msg, self.rx)
         self.client = c  # so _close() always closes it
         s.setblocking(False)
         try:
@@ -289,14 +306,13 @@ class MqttLink:
         await asyncio.wait_for_ms(writable(s), _CONNECT_MS)
         s.setsockopt(6, 1, 1)  # TCP_NODELAY: else each QoS 1 publish waits ~40 ms
         will = dumps({"state": "offline", "hub_id": self.hub_id}).encode()
-        c.setblocking(True)
         c.write(connect_packet(self.hub_id.encode(), ka, (self.prefix + "status").encode(), will))
         await asyncio.wait_for_ms(readable(s), _CONNECT_MS)
-        ack = c.read(4)
-        if not ack or len(ack) != 4 or ack[0] != 0x20 or ack[1] != 2:
+        if c.wait_msg() != 0x20 or c.n != 2:
             raise MqttError("bad CONNACK")
-        if ack[3]:
-            raise MqttError(ack[3])
+        ack = c.take(2)
+        if ack[1]:
+            raise MqttError(ack[1])
         c.subscribe((self.prefix + "cmd").encode())
         c.subscribe((self.prefix + "cmd/bin").encode())
         return c, s
@@ -330,32 +346,31 @@ class MqttLink:
         # a block is handled without waking the session loop (an Event and a
         # wait_for per wake-up cost more than the block). Batches of 8, then
         # other tasks run. A failure ends the session, through the loop.
-        poller = select.poll()
-        poller.register(s, select.POLLIN)
         try:
             while self.inbox:  # read while subscribing
                 self._handle(*self.inbox.pop(0))
             while True:
-                await readable(s)
+                if c.pending():
+                    await asyncio.sleep_ms(0)  # a packet is buffered: only let others run
+                else:
+                    await readable(s)
                 n = 0
-                while n < 8 and any(poller.ipoll(0)):  # ipoll: no list per message
+                while n < 8 and c.ready():
                     self.direct = True
                     op = c.wait_msg()
                     self.direct = False
-                    if op == 0x40:  # a PUBACK: its 3 other bytes
-                        if c.take(3)[0] != 2:
-                            raise MqttError("malformed PUBACK")
+                    if op == 0x40:  # a PUBACK for one of ours
                         if self.unacked:
                             self.unacked -= 1
                     elif op is not None:
                         raise MqttError("unexpected packet 0x%02X" % op)
                     n += 1
+                c.flush()  # the batch's PUBACKs, in one write
         except Exception as e:  # OSError, MqttError, MemoryError
             self._rx_err = e
             self.wake.set()
         finally:
             self.direct = False
-            poller.unregister(s)
 
     def _serve(self, c, ka):
         if self._status_due:
@@ -370,3 +385,11 @@ class MqttLink:
             raise OSError(errno.ETIMEDOUT)  # the broker stopped acknowledging
         if time.ticks_diff(now, self.last_tx) > ka * 500:
             c.ping()
+
+
+def _parse(binary, msg):
+    # (id, command, args, data), or the EnvelopeError (see _handle).
+    try:
+        return envelope.parse_bin(msg) if binary else envelope.parse_cmd(msg)
+    except envelope.EnvelopeError as e:
+        return e

@@ -1,18 +1,26 @@
 """The socket side of the MQTT link: the few MQTT 3.1.1 packets it speaks.
 
-`Sock` wraps the TCP socket so that reading never blocks the hub: "blocking"
-means a timeout of IO_TIMEOUT_S, a payload being handled at once is read
-into the link's preallocated buffer, and a message larger than MAX_MSG is
-streamed away. On top of it: SUBSCRIBE (QoS 1), reading one packet (a
-PUBLISH goes to the link's callback and is acknowledged), PINGREQ and
-DISCONNECT; `connect_packet` makes the CONNECT (will retained at QoS 1,
-persistent session) and the link writes its own PUBLISHes. A general MQTT
-client (umqtt.simple) did this before: the hub used a third of it, and its
-code and names took about 4 KB of a 100 KB heap for good.
-`readable`/`writable` await the socket through asyncio's own poller.
+`Sock` wraps the TCP socket so that reading never blocks the hub: the
+socket itself never blocks, and waiting for the rest of a packet (or for
+room to write) polls it for at most IO_TIMEOUT_S. (A blocking MicroPython
+socket reads until a buffer is full.) Bytes are received into the link's
+preallocated buffer, as many as the socket has, and packets are parsed in
+place: on a board with the heap for a buffer of several blocks, one read
+takes several packets, where reading field by field took seven reads and a
+poll per block; a payload being handled at once is a view into the buffer,
+not a copy. A message larger than the buffer gets bytes of its own, and one
+larger than MAX_MSG is streamed away. The PUBACKs of a batch of messages go
+out in one write (`flush`), not one TCP segment each. On top of it:
+SUBSCRIBE (QoS 1), reading one packet (a PUBLISH goes to the link's callback
+and is acknowledged), PINGREQ and DISCONNECT; `connect_packet` makes the
+CONNECT (will retained at QoS 1, persistent session) and the link writes its
+own PUBLISHes. A general MQTT client (umqtt.simple) did this before: the hub
+used a third of it, and its code and names took about 4 KB of a 100 KB heap
+for good. `readable`/`writable` await the socket through asyncio's own poller.
 """
 
 import errno
+import select
 import struct
 import time
 
@@ -37,79 +45,216 @@ async def writable(s):
 class Sock:
     """The link's MQTT connection: blocking means a timeout; counts activity.
 
-    `cb(topic, msg)` gets each PUBLISH (msg None: over MAX_MSG, discarded).
+    `cb(binary, msg)` gets each PUBLISH: `binary` is True for a topic ending
+    in /bin; msg is a view into the receive buffer, valid until the next read
+    (the link handles it at once, or copies it), or None when it was over
+    MAX_MSG and discarded.
     """
 
-    def __init__(self, s, link, cb):
+    def __init__(self, s, link, cb, buf):
         self.s = s
         self.link = link
         self.cb = cb
+        self.buf = buf  # a memoryview: the bytes not parsed yet are buf[lo:hi]
+        self.lo = self.hi = 0
         self.pid = 0  # the last packet id used
-        # Header bytes are read into views of one small buffer and PUBACKs
-        # written from another: a message allocates nothing but its topic.
-        b = memoryview(bytearray(4))
-        self.hv = (None, b[:1], b[:2], b[:3], b)
-        self.puback = bytearray(b"\x40\x02\0\0")
-        self.rxv = None  # the last view of the link's buffer: the blocks of a download share a size
+        self.acks = bytearray(64)  # PUBACKs not written yet (flush), 4 bytes each
+        self.na = 0
+        self.n = 0  # the remaining length of a packet wait_msg() left to the caller
+        self.p = select.poll()
+        self.p.register(s, select.POLLIN)
 
-    def read(self, n):
-        if n > MAX_MSG:
-            return self._discard(n)
-        link = self.link
-        if link.direct and 128 < n <= 2304:  # handled at once: the buffer is free
-            d = self.rxv
-            if d is None or len(d) != n:
-                d = self.rxv = link.rx[:n]
-            self._fill(d)
-        else:
-            d = self.s.read(n)
-        if d:
-            link.last_rx = time.ticks_ms()
-        return d
+    # -- receiving ----------------------------------------------------------
+
+    def _wait(self, ev):
+        # The socket is not ready: wait up to IO_TIMEOUT_S for it to be.
+        p = self.p
+        p.modify(self.s, ev)
+        try:
+            for _ in p.ipoll(IO_TIMEOUT_S * 1000):
+                return
+        finally:
+            p.modify(self.s, select.POLLIN)
+        raise OSError(errno.ETIMEDOUT)
+
+    def _recv(self, mv):
+        # What the socket has, into mv (at least a byte: waits for one).
+        while True:
+            got = self.s.readinto(mv)
+            if got:
+                return got
+            if got == 0:
+                raise OSError(errno.ECONNRESET)
+            self._wait(select.POLLIN)
+
+    def ready(self):
+        """True when a packet can be read now: whole in the buffer, or bytes at the socket."""
+        return self.pending() or any(self.p.ipoll(0))
+
+    def pending(self):
+        """True when a whole packet waits in the buffer (no read needed)."""
+        b = self.buf
+        lo = self.lo
+        k = lo + 1
+        n = sh = 0
+        while k < self.hi:
+            c = b[k]
+            n |= (c & 0x7F) << sh
+            if not c & 0x80:
+                return k + 1 + n <= self.hi
+            sh += 7
+            k += 1
+        return False
+
+    def _fill(self, n):
+        # Make sure n unread bytes are in the buffer (n <= its size), reading
+        # what the socket has, blocking up to IO_TIMEOUT_S when it has none.
+        b = self.buf
+        if self.lo == self.hi:  # all read: start over, for the longest read
+            self.lo = self.hi = 0
+        elif self.lo + n > len(b):  # move the unread bytes to the front
+            k = self.hi - self.lo
+            if k:
+                b[:k] = b[self.lo:self.hi]
+            self.lo = 0
+            self.hi = k
+        while self.hi - self.lo < n:
+            self.hi += self._recv(b[self.hi:])
 
     def take(self, n):
-        """The next n (1..4) bytes, in a view that the next call reuses."""
-        return self._fill(self.hv[n])
+        """The next n bytes, as a view into the buffer (valid until the next read)."""
+        self._fill(n)
+        lo = self.lo
+        self.lo = lo + n
+        return self.buf[lo:lo + n]
 
-    def _fill(self, mv):
-        # Read exactly len(mv) bytes into mv; returns it.
-        n = len(mv)
-        k = 0
+    def _big(self, n):
+        # A payload that does not fit the buffer: bytes of its own, from what
+        # is buffered and then straight from the socket.
+        if n > MAX_MSG:
+            return self._discard(n)
+        out = bytearray(n)
+        k = min(n, self.hi - self.lo)
+        out[:k] = self.buf[self.lo:self.lo + k]
+        self.lo += k
+        mv = memoryview(out)
         while k < n:
-            got = self.s.readinto(mv[k:] if k else mv)
-            if not got:
-                raise OSError(errno.ECONNRESET)
-            k += got
-        return mv
+            k += self._recv(mv[k:])
+        return out
 
     def _discard(self, n):
-        # A message larger than any command: stream it away in small pieces
-        # rather than allocate it (which would fail, drop the session, and
-        # loop forever on QoS 1 redelivery). None tells _on_msg it was too big.
-        buf = bytearray(256)
-        mv = memoryview(buf)
+        # A message larger than any command: stream it away in pieces rather
+        # than allocate it (which would fail, drop the session, and loop
+        # forever on QoS 1 redelivery). None tells the link it was too big.
         while n:
-            got = self.s.readinto(mv[:min(n, 256)])
-            if not got:
-                raise OSError(errno.ECONNRESET)
-            n -= got
-        self.link.last_rx = time.ticks_ms()
+            if self.lo == self.hi:
+                self.lo = self.hi = 0
+                self._fill(1)
+            k = min(n, self.hi - self.lo)
+            self.lo += k
+            n -= k
         return None
 
-    def write(self, *a):
-        self.link.last_tx = time.ticks_ms()
-        return self.s.write(*a)
+    def wait_msg(self):
+        """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
+        calls it once bytes are there): a PUBLISH goes to cb (QoS 1:
+        acknowledged), a PINGRESP is taken (None); for any other packet its
+        type is returned, a PUBACK's packet id read, another's remaining
+        length left in `self.n` and its body unread, for the caller."""
+        b = self.buf
+        if self.hi - self.lo < 2:  # every packet has 2 bytes at least
+            self._fill(2)
+        op = b[self.lo]
+        self.lo += 1
+        n = sh = 0
+        while True:  # the remaining length, 1 to 4 bytes
+            if self.lo == self.hi:
+                self._fill(1)
+            c = b[self.lo]
+            self.lo += 1
+            n |= (c & 0x7F) << sh
+            if not c & 0x80:
+                break
+            sh += 7
+            if sh > 21:
+                raise MqttError("bad remaining length")
+        self.link.last_rx = time.ticks_ms()
+        if op & 0xF0 == 0x30:
+            self._publish(op, n)
+            return None
+        if op == 0x40 or op == 0xD0:  # PUBACK (its packet id is not checked), PINGRESP
+            if n != (2 if op == 0x40 else 0):
+                raise MqttError("bad packet 0x%02X" % op)
+            if n:
+                self._fill(n)
+                self.lo += n
+            return None if op == 0xD0 else op
+        self.n = n
+        return op
 
-    def setblocking(self, flag):
-        if flag:
-            self.s.settimeout(IO_TIMEOUT_S)
+    # A PUBLISH, in pieces: every image block comes through here, and a frame
+    # of over 11 words would be a heap allocation per call (collections follow).
+
+    def _publish(self, op, n):
+        # The topic (and packet id) are read in place; only "/bin" matters.
+        # The whole packet is buffered when it fits.
+        self._fill(min(n, len(self.buf)))
+        lo = self.lo
+        self.lo = k = lo + 2 + (self.buf[lo] << 8 | self.buf[lo + 1])  # the topic's end
+        if op & 6:  # QoS 1: the packet id follows
+            self.lo += 2
+        if self.lo - lo > min(n, len(self.buf)) or op & 4:  # QoS 2 is never subscribed to
+            raise MqttError("bad PUBLISH")
+        self._deliver(n - (self.lo - lo), k - lo >= 6 and _is_bin(self.buf, k), k if op & 6 else -1)
+
+    def _deliver(self, n, binary, k):
+        # The PUBACK of the packet id at k (QoS 1; k is -1 for QoS 0), then
+        # the payload (n bytes from lo) to cb.
+        if k >= 0:  # read before the payload may move the buffer
+            self._ack(self.buf[k], self.buf[k + 1])
+        if self.lo + n <= len(self.buf):  # whole in the buffer: a view
+            msg = self.buf[self.lo:self.lo + n]
+            self.lo += n
+            if not self.link.direct:
+                msg = bytes(msg)  # queued: the buffer moves on
         else:
-            self.s.setblocking(False)
+            msg = self._big(n)
+        self.cb(binary, msg)
+
+    def _ack(self, hi, lo):
+        # Held back to be written with the batch's others (flush).
+        i = self.na
+        if i == 64:
+            self.flush()
+            i = 0
+        a = self.acks
+        a[i] = 0x40
+        a[i + 1] = 2
+        a[i + 2] = hi
+        a[i + 3] = lo
+        self.na = i + 4
+
+    def flush(self):
+        """Write the PUBACKs held back (the link calls it after each batch)."""
+        if self.na:
+            n = self.na
+            self.na = 0
+            self.write(self.acks, n)
+
+    # -- sending --------------------------------------------------------------
+
+    def write(self, buf, n=-1):
+        """Write buf (its first n bytes), waiting up to IO_TIMEOUT_S at a time for room."""
+        self.link.last_tx = time.ticks_ms()
+        if n < 0:
+            n = len(buf)
+        k = self.s.write(buf, n) or 0
+        while k < n:  # the send buffer is full
+            self._wait(select.POLLOUT)
+            k += self.s.write(memoryview(buf)[k:n]) or 0
 
     def close(self):
         self.s.close()
-
-    # -- MQTT packets ------------------------------------------------------
 
     def send_str(self, b):
         self.write(struct.pack("!H", len(b)))
@@ -127,54 +272,17 @@ class Sock:
         self.send_str(topic)
         self.write(b"\x01")
         while True:
-            if self.wait_msg() == 0x90:
-                r = self.take(4)
-                if r[1:3] != pkt[2:4]:
+            op = self.wait_msg()
+            self.flush()
+            if op == 0x90:
+                r = self.take(self.n)
+                if len(r) != 3 or r[0:2] != pkt[2:4]:
                     raise MqttError("bad SUBACK")
-                if r[3] == 0x80:
+                if r[2] == 0x80:
                     raise MqttError("subscription refused")
                 return
-
-    def wait_msg(self):
-        """Read one packet, waiting at most IO_TIMEOUT_S for it (the link
-        calls it once the socket is readable): a PUBLISH goes to cb (QoS 1:
-        acknowledged), a PINGRESP is taken; any other packet type is
-        returned, its first byte read, for the caller to finish."""
-        op = self.take(1)[0]
-        self.link.last_rx = time.ticks_ms()
-        if op == 0xD0:  # PINGRESP
-            if self.take(1)[0]:
-                raise MqttError("bad PINGRESP")
-            return None
-        if op & 0xF0 != 0x30:
-            return op
-        n = sh = 0
-        while True:
-            c = self.take(1)[0]
-            n |= (c & 0x7F) << sh
-            if not c & 0x80:
-                break
-            sh += 7
-            if sh > 21:
-                raise MqttError("bad remaining length")
-        t = self.take(2)
-        k = t[0] << 8 | t[1]
-        topic = self.read(k)
-        n -= k + 2
-        pid = None
-        if op & 6:
-            t = self.take(2)
-            pid = t[0] << 8 | t[1]
-            n -= 2
-        if n < 0 or op & 4:  # QoS 2 is never subscribed to
-            raise MqttError("bad PUBLISH")
-        self.cb(topic, self.read(n))
-        if pid is not None:  # QoS 1: PUBACK
-            a = self.puback
-            a[2] = pid >> 8
-            a[3] = pid & 0xFF
-            self.write(a)
-        return None
+            if op is not None and op != 0x40:
+                raise MqttError("unexpected packet 0x%02X" % op)
 
     def ping(self):
         self.write(b"\xc0\0")
@@ -182,6 +290,11 @@ class Sock:
     def disconnect(self):
         self.write(b"\xe0\0")
         self.close()
+
+
+def _is_bin(b, k):
+    # b[k - 4:k] == b"/bin", without making the slice.
+    return b[k - 4] == 47 and b[k - 3] == 98 and b[k - 2] == 105 and b[k - 1] == 110
 
 
 def connect_packet(client_id, keepalive, will_topic, will_msg):
