@@ -28,21 +28,29 @@ class Dedupe:
 
         `size` is what it costs against the budget (default len(response)).
         """
-        if size is None:
-            size = len(response)
+        # In pieces, each frame within the 11 words MicroPython keeps on the
+        # C stack: every quiet image block is put here.
         if cid in self.rsp:
             return
         if len(self.order) >= self.size:
-            old = self.order.pop(0)
-            if self.rsp.pop(old) is not None:
-                self.bytes -= self.sizes.pop(old)
+            self._forget(self.order.pop(0))
         self.order.append(cid)
+        if size is None:
+            size = len(response)
         if size > self.budget:
             self.rsp[cid] = None
             return
         self.rsp[cid] = response
         self.sizes[cid] = size
         self.bytes += size
+        if self.bytes > self.budget:
+            self._trim()
+
+    def _forget(self, old):
+        if self.rsp.pop(old) is not None:
+            self.bytes -= self.sizes.pop(old)
+
+    def _trim(self):
         # Drop the oldest bodies (keeping their IDs) until within budget.
         i = 0
         while self.bytes > self.budget and i < len(self.order):

@@ -62,10 +62,14 @@ class System:
         a fast download on the 160 KiB emulator board. On the 100 KiB ESP32
         that wait left commands without heap (17 HIL tests failed in one run).
         """
-        now = time.ticks_ms()
-        if not force and time.ticks_diff(now, self._sampled) < _SAMPLE_MS:
+        # Called after every command: this part's frame is small enough for
+        # the C stack (a frame over 11 words is a heap allocation per call).
+        if not force and time.ticks_diff(time.ticks_ms(), self._sampled) < _SAMPLE_MS:
             return -1
-        self._sampled = now
+        return self._sample()
+
+    def _sample(self):
+        self._sampled = time.ticks_ms()
         gc.collect()
         used = gc.mem_alloc()
         free = gc.mem_free()

@@ -187,18 +187,37 @@ class Transfer:
         """Store one block; returns the answer (`done` after the last one),
         or None for a block that needs none (`reply` false and not the last):
         most blocks of a fast download build no answer at all."""
+        # Every block comes here: the work is split so that each frame stays
+        # within the 11 words MicroPython keeps on the C stack (a larger one
+        # is a heap allocation per call, and collections follow).
+        k = self._index(offset)
+        self._write(offset, data, k)
+        o = self.rec["offset"]
+        if o >= self.rec["size"]:
+            return self._received()
+        self._persist_due(o)
+        if reply:
+            return {"offset": o, "need": self.need(), "done": False}
+
+    def _index(self, offset):
+        # The block's place in the window (offset = rec offset + k blocks),
+        # after checking it is one the window still needs.
         r = self.rec
         if not r or r["state"] != "receiving":
             raise bad_args("no transfer in progress: offer first")
         if type(offset) is not int:
             raise bad_args("offset must be an int")
-        o = r["offset"]
-        bs = r["block_size"]
-        size = r["size"]
-        k = (offset - o) // bs
-        if offset < o or offset >= size or (offset - o) % bs or k >= r.get("window", WINDOW) or self.got & (1 << k):
-            raise bad_args("block at %d not needed (need from %d)" % (offset, o))
-        n = min(bs, size - offset)
+        d = offset - r["offset"]
+        k = d // r["block_size"]
+        if d < 0 or offset >= r["size"] or d % r["block_size"] or k >= r.get("window", WINDOW) or \
+                self.got & (1 << k):
+            raise bad_args("block at %d not needed (need from %d)" % (offset, r["offset"]))
+        return k
+
+    def _write(self, offset, data, k):
+        # Check the length, write the block, move the offset over the blocks
+        # now contiguous.
+        n = min(self.rec["block_size"], self.rec["size"] - offset)
         if data is None or len(data) != n:
             raise bad_args("block at %d must carry %d bytes" % (offset, n))
         f = self.f
@@ -209,24 +228,35 @@ class Transfer:
             f.seek(offset)
         f.write(data)
         self.pos = offset + n
-        got = self.got | (1 << k)
+        self._advance(self.got | (1 << k))
+
+    def _advance(self, got):
+        r = self.rec
+        o = prev = r["offset"]
+        bs = r["block_size"]
         while got & 1:
-            o = min(o + bs, size)
+            o = min(o + bs, r["size"])
             got >>= 1
         self.got = got
-        prev = r["offset"]
         r["offset"] = o
-        if o >= size:
-            self.close()
-            r["state"] = "received"
-            self._save()
-            return self.answer(True)
+        if o // _PROGRESS != prev // _PROGRESS:
+            self._crossed(o)
+
+    def _crossed(self, o):
+        # A progress event every PROGRESS bytes (the last block's answer says the rest).
+        if o < self.rec["size"]:
+            self.bus.emit("image.progress", {"offset": o, "size": self.rec["size"]})
+
+    def _persist_due(self, o):
+        # Persist every PERSIST bytes, but not more often than every PERSIST_MS.
         if o - self.saved >= _PERSIST and time.ticks_diff(time.ticks_ms(), self.saved_at) >= PERSIST_MS:
             self.persist()
-        if o // _PROGRESS != prev // _PROGRESS:
-            self.bus.emit("image.progress", {"offset": o, "size": size})
-        if reply:
-            return {"offset": o, "need": self.need(), "done": False}
+
+    def _received(self):
+        self.close()
+        self.rec["state"] = "received"
+        self._save()
+        return self.answer(True)
 
     def persist(self):
         """Flush the staging file, then record the progress (atomic)."""
