@@ -50,9 +50,17 @@ class Board:
         return int(self.raw["fs"].get("prog_size", 32))
 
     @property
+    def read_size(self) -> int:
+        """littlefs read size the filesystem is mounted with: VfsLfs2's default 32 on the MCU
+        boards' ports; 256 on the emulator board and the Raspberry Pi, whose flash is a file
+        (a read of the whole filesystem's metadata, as every allocation scan and statvfs make,
+        is then a third of the reads)."""
+        return int(self.raw["fs"].get("read_size", 32))
+
+    @property
     def rom_fs_arg(self) -> str:
-        """The filesystem geometry as rom.py takes it: `block_size:prog_size`."""
-        return f"{self.block_size}:{self.prog_size}"
+        """The filesystem geometry as rom.py takes it: `block_size:prog_size:read_size`."""
+        return f"{self.block_size}:{self.prog_size}:{self.read_size}"
 
     @property
     def fs_bytes(self) -> int:

@@ -28,10 +28,11 @@ from .. import boards, paths
 # littlefs on-disk version 2.0: MicroPython ports embed littlefs releases that
 # may predate disk version 2.1, and 2.0 images mount on all of them.
 LFS_DISK_VERSION = 0x0002_0000
-# MicroPython's VfsLfs2 reads in 32-byte units and programs in the board's
-# prog_size (boards.Board.prog_size); the image is written with the same ones,
-# so the host-written image has the layout granularity of a board-formatted one
-# (littlefs expects the commits on the flash aligned to the program size it runs with).
+# MicroPython's VfsLfs2 reads in 32-byte units by default and programs in the
+# board's prog_size (boards.Board.prog_size); the image is written with that
+# program size, so the host-written image has the layout granularity of a
+# board-formatted one (littlefs expects the commits on the flash aligned to the
+# program size it runs with). The read size leaves no trace on the flash.
 LFS_IO_SIZE = 32
 
 # `hub_id` is an EUI-64 printed as 16 uppercase hex digits (PROTOCOL.md).
@@ -96,17 +97,18 @@ class Provision:
                    trusted_keys=tuple(doc.get("trusted_keys", ())))
 
 
-def lfs_config(block_size: int, block_count: int, prog_size: int = LFS_IO_SIZE) -> dict[str, int]:
-    """littlefs-python settings that match a VfsLfs2 mount with `prog_size` (its caches are
-    4x the larger of read and program size, up to a block: extmod/vfs_lfsx.c)."""
-    return {"block_size": block_size, "block_count": block_count, "read_size": LFS_IO_SIZE,
-            "prog_size": prog_size, "cache_size": min(block_size, 4 * max(LFS_IO_SIZE, prog_size)),
+def lfs_config(block_size: int, block_count: int, prog_size: int = LFS_IO_SIZE,
+               read_size: int = LFS_IO_SIZE) -> dict[str, int]:
+    """littlefs-python settings that match a VfsLfs2 mount with `prog_size` and `read_size` (its
+    caches are 4x the larger of the two, up to a block: extmod/vfs_lfsx.c)."""
+    return {"block_size": block_size, "block_count": block_count, "read_size": read_size,
+            "prog_size": prog_size, "cache_size": min(block_size, 4 * max(read_size, prog_size)),
             "lookahead_size": LFS_IO_SIZE}
 
 
 def lfs_geometry(b: boards.Board) -> dict[str, int]:
     """lfs_config() of the board's filesystem."""
-    return lfs_config(b.block_size, b.block_count, b.prog_size)
+    return lfs_config(b.block_size, b.block_count, b.prog_size, b.read_size)
 
 
 def _board(board: str | boards.Board) -> boards.Board:

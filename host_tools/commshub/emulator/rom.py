@@ -1,7 +1,7 @@
 # The emulated board's "ROM": plays the MicroPython port's C start-up on the
 # Unix port. Runs on the MicroPython VM, never on CPython.
 #
-#   micropython -X heapsize=<heap> rom.py <flash> <block_size>[:<prog_size>] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]
+#   micropython -X heapsize=<heap> rom.py <flash> <block_size>[:<prog_size>[:<read_size>]] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]
 #
 # or with no arguments and the same ones, one per line, in COMMSHUB_ROM (the
 # emulated boards): the Unix port interns every argument as a qstr, and a real
@@ -10,6 +10,7 @@
 #
 # prog_size is littlefs' program size, as the board's port mounts with it
 # (rp2: 256; ESP32: VfsLfs2's default, 32): littlefs' caches are 4x it.
+# read_size likewise (32 on the MCU ports; 256 where the flash is a file).
 #
 # The reset cause is what the supervisor knows about why this process starts:
 # power_on, hard (EN button / reset()), soft (the firmware asked, exit 3) or
@@ -94,13 +95,15 @@ def _run(path, g):
 def main():
     args = sys.argv[1:] or (os.getenv("COMMSHUB_ROM") or "").split("\n")
     if len(args) not in (5, 6, 7):
-        print("usage: rom.py <flash> <block_size>[:<prog_size>] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]")
+        print("usage: rom.py <flash> <block_size>[:<prog_size>[:<read_size>]] <block_count> <uart pty> <board> [<reset cause> [<radio pty>]]")
         sys.exit(2)
     flash, bs, n, uart_path, board = args[:5]
     cause = args[5] if len(args) > 5 else "power_on"
     bs, _, prog = bs.partition(":")
+    prog, _, rd = prog.partition(":")
     bs = int(bs)
     prog = int(prog or 32)
+    rd = int(rd or 32)
     n = int(n)
     # Both host files must be opened before the host filesystem goes away.
     uart = _open_uart(uart_path)
@@ -114,7 +117,7 @@ def main():
             print("rom: radio %s cannot be opened (%r); running without the radio" % (args[6], e))
     bdev = FlashBdev(open(flash, "r+b"), bs, n)
     try:
-        fs = vfs.VfsLfs2(bdev, progsize=prog)
+        fs = vfs.VfsLfs2(bdev, progsize=prog, readsize=rd)
         vfs.umount("/")
         vfs.mount(fs, "/")
         os.chdir("/")
