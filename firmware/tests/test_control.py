@@ -58,6 +58,21 @@ def test_unknown_command_and_bad_args():
     assert _err(reg, "config.get", {"key": "nope"}) == "bad_args"
 
 
+def test_args_as_json_text_are_parsed_where_the_command_runs():
+    # As the links hand them over (a frame's or a binary envelope's JSON): one parser, one answer.
+    reg, _, _, _ = _hub()
+    assert reg.dispatch("ping", b'{"echo":[1,"x"]}') == ({"pong": True, "echo": [1, "x"]}, None)
+    assert reg.dispatch("ping", memoryview(b"xx{}")[2:]) == ({"pong": True}, None)
+    assert reg.dispatch("ping", b"") == ({"pong": True}, None)  # empty means {}
+    assert _err(reg, "ping", b'{"echo":') == "bad_json"
+    assert _err(reg, "ping", b"\xff\xfe") == "bad_json"
+    assert _err(reg, "ping", b"[1]") == "bad_args"
+    assert _err(reg, "ping", b'{"bogus":1}') == "bad_args"
+    # answer() returns the error instead of raising it (the links' hot path catches nothing).
+    e = reg.answer("ping", b"{bad")
+    assert isinstance(e, HubError) and e.code == "bad_json"
+
+
 def test_ping_echo_and_data():
     reg, _, _, _ = _hub()
     assert reg.dispatch("ping") == ({"pong": True}, None)

@@ -5,7 +5,7 @@
 """
 
 from hub.codecs import dumps, loads
-from hub.codecs.frame import decode_payload, parse_json, payload_size, write_payload
+from hub.codecs.frame import payload_size, split_payload, write_payload
 from hub.errors import HubError
 
 
@@ -22,44 +22,54 @@ def _valid_id(cid):
     return isinstance(cid, str) and 1 <= len(cid) <= 32
 
 
+# The parsers return an EnvelopeError rather than raise it: every image block
+# is parsed here, and in MicroPython a function that catches an exception has
+# a frame too large for the C stack, a heap allocation per call.
+
+
 def parse_cmd(msg):
-    """JSON command -> (id, cmd, args, None) (as parse_bin's, no data);
-    EnvelopeError bad_json / bad_request."""
+    """JSON command -> (id, cmd, args, None), as parse_bin's without data, or
+    the EnvelopeError (bad_json, bad_request) saying why it cannot run."""
     try:
         obj = loads(msg)
     except HubError as e:
-        raise EnvelopeError(e.code, e.message)
+        return EnvelopeError(e.code, e.message)
     if not isinstance(obj, dict):
-        raise EnvelopeError("bad_request", "payload must be a JSON object")
+        return EnvelopeError("bad_request", "payload must be a JSON object")
     cid = obj.get("id")
     if not _valid_id(cid):
-        raise EnvelopeError("bad_request", "id must be a string of 1..32 chars")
+        return EnvelopeError("bad_request", "id must be a string of 1..32 chars")
     cmd = obj.get("cmd")
     if not isinstance(cmd, str) or not cmd:
-        raise EnvelopeError("bad_request", "missing cmd", cid)
+        return EnvelopeError("bad_request", "missing cmd", cid)
     # Other fields are ignored, so a head-end may add its own (timestamps).
     return cid, cmd, obj.get("args", {}), None
 
 
 def parse_bin(msg):
-    """Binary command -> (id, cmd, args, data|None); EnvelopeError otherwise."""
+    """Binary command -> (id, cmd, args JSON bytes, data or None), or the
+    EnvelopeError (bad_request, bad_frame) saying why it cannot run. The
+    arguments are parsed where the command runs (Registry.answer), so a
+    bad_json answer carries the id and the command."""
     mv = msg if type(msg) is memoryview else memoryview(msg)
-    if len(mv) < 1 or mv[0] < 1 or mv[0] > 32 or 1 + mv[0] > len(mv):
-        raise EnvelopeError("bad_request", "bad id length")
-    n = mv[0]
+    n = mv[0] if len(mv) else 0
+    if n < 1 or n > 32 or 1 + n > len(mv):
+        return EnvelopeError("bad_request", "bad id length")
+    cid = _text(mv[1:1 + n])
+    if cid is None:
+        return EnvelopeError("bad_request", "id is not UTF-8")
+    p = split_payload(mv, 1 + n)
+    if type(p) is str:
+        return EnvelopeError("bad_frame", p, cid)
+    return cid, p[0], p[1], p[2] if len(p[2]) else None
+
+
+def _text(b):
+    # UTF-8 bytes as a str, or None.
     try:
-        cid = str(mv[1:1 + n], "utf-8")
-    except Exception:
-        raise EnvelopeError("bad_request", "id is not UTF-8")
-    try:
-        name, jb, data = decode_payload(mv, 1 + n)
-    except ValueError as e:
-        raise EnvelopeError("bad_frame", str(e), cid)
-    try:
-        args = parse_json(jb)
-    except HubError as e:
-        raise EnvelopeError(e.code, e.message, cid, name)
-    return cid, name, args, (data if len(data) else None)
+        return str(b, "utf-8")
+    except ValueError:  # UnicodeError
+        return None
 
 
 def rsp_ok(cid, cmd, result):

@@ -313,35 +313,39 @@ def write_frame(write, kind, seq, name, jbytes, data=None):
     return plen + OVERHEAD
 
 
-def decode_payload(payload, start=0):
-    """Split payload[start:] into (name str, jbytes memoryview, data memoryview).
+def split_payload(payload, start=0):
+    """payload[start:] as (name str, jbytes memoryview, data memoryview), or a
+    str saying why it is not a payload (the lengths do not add up, or the name
+    is not printable ASCII).
 
-    Raises ValueError when the lengths do not add up or the name is not
-    printable ASCII. The name may be empty (errors about frames whose name
-    is unknown, such as bad_crc). The JSON is not parsed here (see parse_json).
-    Every image block comes through here, so it makes only the views it
-    returns (a memoryview given is not wrapped again; the name is checked by
-    a loop, where min()/max() would allocate iterators).
+    The name may be empty (errors about frames whose name is unknown, such as
+    bad_crc). The JSON is not parsed here (see parse_json). Every image block
+    comes through here: it makes only the views it returns (a memoryview given
+    is not wrapped again), the fault is returned, not raised, and its frame
+    stays within the 11 words MicroPython keeps on the C stack (catching an
+    exception, or a larger frame, is a heap allocation per call).
     """
     mv = payload if type(payload) is memoryview else memoryview(payload)
-    n = len(mv)
-    if n - start < 3:
-        raise ValueError("payload too short")
-    nlen = mv[start]
-    off = start + 1
-    if off + nlen + 2 > n:  # nlen 0 is allowed: errors for unnamed frames
-        raise ValueError("bad name length")
-    nm = mv[off:off + nlen]
+    if len(mv) - start < 3:
+        return "payload too short"
+    off = start + 1 + mv[start]  # the name's end (a length of 0 is allowed)
+    if off + 2 > len(mv):
+        return "bad name length"
+    name = _name(mv[start + 1:off])
+    if name is None:
+        return "name not ASCII"
+    start = off + 2 + (mv[off] | mv[off + 1] << 8)  # the JSON's end
+    if start > len(mv):
+        return "bad json length"
+    return name, mv[off + 2:start], mv[start:]
+
+
+def _name(nm):
+    # Printable ASCII as a str, else None (a loop: min()/max() would allocate iterators).
     for b in nm:
         if b < 0x21 or b > 0x7E:
-            raise ValueError("name not ASCII")
-    name = str(nm, "ascii")
-    off += nlen
-    jlen = mv[off] | mv[off + 1] << 8
-    off += 2
-    if off + jlen > n:
-        raise ValueError("bad json length")
-    return name, mv[off:off + jlen], mv[off + jlen:]
+            return None
+    return str(nm, "ascii")
 
 
 def parse_json(jbytes):

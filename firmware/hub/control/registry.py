@@ -3,6 +3,7 @@
 Every link ends here, so a command behaves the same whichever link carried it.
 """
 
+from hub.codecs.frame import parse_json
 from hub.errors import HubError, bad_args
 
 # A handler's "no reply": a quiet command that succeeded (image.block with
@@ -68,20 +69,18 @@ class Registry:
 
     def answer(self, name, args=None, data=None):
         """Run command `name`; returns (result, data), or the HubError it is
-        answered with (returned, not raised: see _call)."""
-        # Every image block comes through here: its frame, and _call's, stay
-        # within 11 words, the most MicroPython keeps on the C stack (a larger
-        # frame is a heap allocation per call, and collections follow).
+        answered with (returned, not raised: see _call). `args` is a dict, or
+        the JSON text of one as a link received it (bytes or a view: empty
+        means {}), parsed here so that every link answers bad JSON alike."""
+        # Every image block comes through here: its frame stays within 11
+        # words, the most MicroPython keeps on the C stack (a larger frame is
+        # a heap allocation per call, and collections follow).
         self.count += 1
         h = self.handlers.get(name)
         if h is None and self.fallback:
             h = self.fallback(name)
         if h is None:
             return HubError("unknown_command", "unknown command %r" % (name,))
-        if args is None:
-            args = {}
-        elif not isinstance(args, dict):
-            return bad_args("args must be an object")
         r = _call(h, args, data)
         if self.after:
             self.after()
@@ -91,12 +90,23 @@ class Registry:
 
 
 def _call(h, args, data):
-    # The handler's result, or the exception it raised (handlers return
-    # dicts, tuples or Later, never exceptions): see Registry.answer.
+    # The handler's result, or the exception it or its arguments raised
+    # (handlers return dicts, tuples or Later, never exceptions): the one
+    # function of a command's path that catches, so the one heap frame.
     try:
-        return h(args, data)
+        return h(_args(args), data)
     except Exception as e:
         return e
+
+
+def _args(a):
+    if a is None:
+        return {}
+    if isinstance(a, (bytes, bytearray, memoryview)):
+        a = parse_json(a)
+    if not isinstance(a, dict):
+        raise bad_args("args must be an object")
+    return a
 
 
 def only(args, *allowed):

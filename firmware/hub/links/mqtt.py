@@ -166,9 +166,9 @@ class MqttLink:
 
     # Every message, image blocks included, goes through the next few
     # functions: each frame stays within the 11 words MicroPython keeps on the
-    # C stack (a larger one is a heap allocation per call, and collections
-    # follow), so the work is split, errors are returned rather than raised
-    # where catching them would take the room, and answered by helpers.
+    # C stack (a larger one, or one that catches with `as`, is a heap
+    # allocation per call, and collections follow), so the work is split, the
+    # parsers return their errors rather than raise them, and helpers answer.
 
     def _handle(self, binary, msg):
         self.rx_msgs += 1
@@ -185,8 +185,8 @@ class MqttLink:
         if msg is None:
             self._refuse("too_large", "message over %d bytes discarded" % MAX_MSG)
             return
-        m = _parse(binary, msg)
-        if isinstance(m, HubError):
+        m = envelope.parse_bin(msg) if binary else envelope.parse_cmd(msg)
+        if isinstance(m, HubError):  # an EnvelopeError
             self._refuse(m.code, m.message, m.cid, m.cmd)
         elif m[0] in self.dedupe.rsp:
             self._dup(m[0], m[1])
@@ -386,10 +386,3 @@ class MqttLink:
         if time.ticks_diff(now, self.last_tx) > ka * 500:
             c.ping()
 
-
-def _parse(binary, msg):
-    # (id, command, args, data), or the EnvelopeError (see _handle).
-    try:
-        return envelope.parse_bin(msg) if binary else envelope.parse_cmd(msg)
-    except envelope.EnvelopeError as e:
-        return e

@@ -70,24 +70,19 @@ class SerialLink:
             await self._error(seq, b"", "no_memory", "not enough heap for this command now")
 
     async def _request_in(self, kind, seq, payload):
-        try:
-            name, jb, data = frame.decode_payload(payload)
-        except ValueError as e:
-            await self._error(seq, b"", "bad_frame", str(e))
+        p = frame.split_payload(payload)
+        if type(p) is str:
+            await self._error(seq, b"", "bad_frame", p)
             return
-        try:
-            args = frame.parse_json(jb)
-        except HubError as e:
-            await self._error(seq, name, e.code, e.message)
-            return
+        name, jb, data = p
         if kind != frame.REQUEST:
             await self._error(seq, name, "bad_frame", "hub only takes requests")
             return
-        try:
-            result, out = self.reg.dispatch(name, args, data if len(data) else None)
-        except HubError as e:
-            await self._error(seq, name, e.code, e.message)
+        r = self.reg.answer(name, jb, data if len(data) else None)  # the JSON is parsed there
+        if isinstance(r, HubError):
+            await self._error(seq, name, r.code, r.message)
             return
+        result, out = r
         if isinstance(result, Later):  # answered when it is done; keep reading meanwhile
             asyncio.create_task(self._later(seq, name, result))
             return
