@@ -331,7 +331,7 @@ def split_payload(payload, start=0):
     off = start + 1 + mv[start]  # the name's end (a length of 0 is allowed)
     if off + 2 > len(mv):
         return "bad name length"
-    name = _name(mv[start + 1:off])
+    name = _str(mv[start + 1:off])
     if name is None:
         return "name not ASCII"
     start = off + 2 + (mv[off] | mv[off + 1] << 8)  # the JSON's end
@@ -340,12 +340,12 @@ def split_payload(payload, start=0):
     return name, mv[off + 2:start], mv[start:]
 
 
-def _name(nm):
+def _str(b):
     # Printable ASCII as a str, else None (a loop: min()/max() would allocate iterators).
-    for b in nm:
-        if b < 0x21 or b > 0x7E:
+    for c in b:
+        if c < 0x21 or c > 0x7E:
             return None
-    return str(nm, "ascii")
+    return str(b, "ascii")
 
 
 def parse_json(jbytes):

@@ -28,30 +28,28 @@ class Dedupe:
 
         `size` is what it costs against the budget (default len(response)).
         """
-        # In pieces, each frame within the 11 words MicroPython keeps on the
-        # C stack: every quiet image block is put here.
+        # Its frame stays within the 11 words MicroPython keeps on the C
+        # stack: every quiet image block is put here.
         if cid in self.rsp:
             return
-        if len(self.order) >= self.size:
-            self._forget(self.order.pop(0))
-        self.order.append(cid)
         if size is None:
             size = len(response)
+        self.order.append(cid)
         if size > self.budget:
-            self.rsp[cid] = None
-            return
+            response = None  # known, never run again, but not kept
+        else:
+            self.sizes[cid] = size
+            self.bytes += size
         self.rsp[cid] = response
-        self.sizes[cid] = size
-        self.bytes += size
-        if self.bytes > self.budget:
-            self._trim()
+        self._tidy()
 
-    def _forget(self, old):
-        if self.rsp.pop(old) is not None:
-            self.bytes -= self.sizes.pop(old)
-
-    def _trim(self):
-        # Drop the oldest bodies (keeping their IDs) until within budget.
+    def _tidy(self):
+        # Forget the oldest IDs beyond `size`, then drop the oldest bodies
+        # (keeping their IDs) until within budget.
+        while len(self.order) > self.size:
+            k = self.order.pop(0)
+            if self.rsp.pop(k) is not None:
+                self.bytes -= self.sizes.pop(k)
         i = 0
         while self.bytes > self.budget and i < len(self.order):
             k = self.order[i]

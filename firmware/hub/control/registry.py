@@ -69,7 +69,7 @@ class Registry:
 
     def answer(self, name, args=None, data=None):
         """Run command `name`; returns (result, data), or the HubError it is
-        answered with (returned, not raised: see _call). `args` is a dict, or
+        answered with (returned, not raised: see _run). `args` is a dict, or
         the JSON text of one as a link received it (bytes or a view: empty
         means {}), parsed here so that every link answers bad JSON alike."""
         # Every image block comes through here: its frame stays within 11
@@ -81,7 +81,7 @@ class Registry:
             h = self.fallback(name)
         if h is None:
             return HubError("unknown_command", "unknown command %r" % (name,))
-        r = _call(h, args, data)
+        r = _run(h, args, data)
         if self.after:
             self.after()
         if isinstance(r, Exception):
@@ -89,7 +89,7 @@ class Registry:
         return r if isinstance(r, tuple) else (r, None)
 
 
-def _call(h, args, data):
+def _run(h, args, data):
     # The handler's result, or the exception it or its arguments raised
     # (handlers return dicts, tuples or Later, never exceptions): the one
     # function of a command's path that catches, so the one heap frame.

@@ -173,15 +173,12 @@ class MqttLink:
     def _handle(self, binary, msg):
         self.rx_msgs += 1
         try:
-            self._take(binary, msg)
+            self._handle_in(binary, msg)
         except MemoryError:
-            self._no_memory()
+            gc.collect()
+            self._refuse("no_memory", "not enough heap for this command now")
 
-    def _no_memory(self):
-        gc.collect()
-        self._refuse("no_memory", "not enough heap for this command now")
-
-    def _take(self, binary, msg):
+    def _handle_in(self, binary, msg):
         if msg is None:
             self._refuse("too_large", "message over %d bytes discarded" % MAX_MSG)
             return
@@ -218,11 +215,11 @@ class MqttLink:
             self.dedupe.put(m[0], (), 0)
             return
         else:
-            r = self._reply(m[0], m[1], r)
+            r = self._response(m[0], m[1], r)
         self.dedupe.put(m[0], r, len(r[1]))
         self._pub(*r)
 
-    def _reply(self, cid, cmd, r):
+    def _response(self, cid, cmd, r):
         try:
             if r[1]:
                 return "rsp/bin", envelope.rsp_bin(cid, cmd, r[0], r[1])

@@ -45,8 +45,8 @@ async def writable(s):
 class Sock:
     """The link's MQTT connection: blocking means a timeout; counts activity.
 
-    `cb(binary, msg)` gets each PUBLISH: `binary` is True for a topic ending
-    in /bin; msg is a view into the receive buffer, valid until the next read
+    `cb(binary, msg)` gets each PUBLISH: `binary` is True for the .../cmd/bin
+    topic; msg is a view into the receive buffer, valid until the next read
     (the link handles it at once, or copies it), or None when it was over
     MAX_MSG and discarded.
     """
@@ -58,8 +58,8 @@ class Sock:
         self.buf = buf  # a memoryview: the bytes not parsed yet are buf[lo:hi]
         self.lo = self.hi = 0
         self.pid = 0  # the last packet id used
-        self.acks = bytearray(64)  # PUBACKs not written yet (flush), 4 bytes each
-        self.na = 0
+        self.out_buf = bytearray(64)  # PUBACKs not written yet (flush), 4 bytes each
+        self.queued = 0
         self.n = 0  # the remaining length of a packet wait_msg() left to the caller
         self.p = select.poll()
         self.p.register(s, select.POLLIN)
@@ -77,7 +77,7 @@ class Sock:
             p.modify(self.s, select.POLLIN)
         raise OSError(errno.ETIMEDOUT)
 
-    def _recv(self, mv):
+    def _read(self, mv):
         # What the socket has, into mv (at least a byte: waits for one).
         while True:
             got = self.s.readinto(mv)
@@ -119,7 +119,7 @@ class Sock:
             self.lo = 0
             self.hi = k
         while self.hi - self.lo < n:
-            self.hi += self._recv(b[self.hi:])
+            self.hi += self._read(b[self.hi:])
 
     def take(self, n):
         """The next n bytes, as a view into the buffer (valid until the next read)."""
@@ -128,7 +128,7 @@ class Sock:
         self.lo = lo + n
         return self.buf[lo:lo + n]
 
-    def _big(self, n):
+    def _stream(self, n):
         # A payload that does not fit the buffer: bytes of its own, from what
         # is buffered and then straight from the socket.
         if n > MAX_MSG:
@@ -139,7 +139,7 @@ class Sock:
         self.lo += k
         mv = memoryview(out)
         while k < n:
-            k += self._recv(mv[k:])
+            k += self._read(mv[k:])
         return out
 
     def _discard(self, n):
@@ -180,7 +180,7 @@ class Sock:
                 raise MqttError("bad remaining length")
         self.link.last_rx = time.ticks_ms()
         if op & 0xF0 == 0x30:
-            self._publish(op, n)
+            self._incoming(op, n)
             return None
         if op == 0x40 or op == 0xD0:  # PUBACK (its packet id is not checked), PINGRESP
             if n != (2 if op == 0x40 else 0):
@@ -195,51 +195,52 @@ class Sock:
     # A PUBLISH, in pieces: every image block comes through here, and a frame
     # of over 11 words would be a heap allocation per call (collections follow).
 
-    def _publish(self, op, n):
-        # The topic (and packet id) are read in place; only "/bin" matters.
+    def _incoming(self, kind, n):
+        # The topic (and packet id) are read in place. Of the two topics the
+        # link subscribes to, only .../cmd/bin ends with "n": the binary one.
         # The whole packet is buffered when it fits.
         self._fill(min(n, len(self.buf)))
         lo = self.lo
         self.lo = k = lo + 2 + (self.buf[lo] << 8 | self.buf[lo + 1])  # the topic's end
-        if op & 6:  # QoS 1: the packet id follows
+        if kind & 6:  # QoS 1: the packet id follows
             self.lo += 2
-        if self.lo - lo > min(n, len(self.buf)) or op & 4:  # QoS 2 is never subscribed to
+        if self.lo - lo > min(n, len(self.buf)) or kind & 4:  # QoS 2 is never subscribed to
             raise MqttError("bad PUBLISH")
-        self._deliver(n - (self.lo - lo), k - lo >= 6 and _is_bin(self.buf, k), k if op & 6 else -1)
+        self._handle(n - (self.lo - lo), self.buf[k - 1] == 110, k if kind & 6 else -1)
 
-    def _deliver(self, n, binary, k):
-        # The PUBACK of the packet id at k (QoS 1; k is -1 for QoS 0), then
+    def _handle(self, n, binary, i):
+        # The PUBACK of the packet id at i (QoS 1; i is -1 for QoS 0), then
         # the payload (n bytes from lo) to cb.
-        if k >= 0:  # read before the payload may move the buffer
-            self._ack(self.buf[k], self.buf[k + 1])
+        if i >= 0:  # read before the payload may move the buffer
+            self.puback(self.buf[i], self.buf[i + 1])
         if self.lo + n <= len(self.buf):  # whole in the buffer: a view
             msg = self.buf[self.lo:self.lo + n]
             self.lo += n
             if not self.link.direct:
                 msg = bytes(msg)  # queued: the buffer moves on
         else:
-            msg = self._big(n)
+            msg = self._stream(n)
         self.cb(binary, msg)
 
-    def _ack(self, hi, lo):
+    def puback(self, hi, lo):
         # Held back to be written with the batch's others (flush).
-        i = self.na
+        i = self.queued
         if i == 64:
             self.flush()
             i = 0
-        a = self.acks
+        a = self.out_buf
         a[i] = 0x40
         a[i + 1] = 2
         a[i + 2] = hi
         a[i + 3] = lo
-        self.na = i + 4
+        self.queued = i + 4
 
     def flush(self):
         """Write the PUBACKs held back (the link calls it after each batch)."""
-        if self.na:
-            n = self.na
-            self.na = 0
-            self.write(self.acks, n)
+        if self.queued:
+            n = self.queued
+            self.queued = 0
+            self.write(self.out_buf, n)
 
     # -- sending --------------------------------------------------------------
 
@@ -290,11 +291,6 @@ class Sock:
     def disconnect(self):
         self.write(b"\xe0\0")
         self.close()
-
-
-def _is_bin(b, k):
-    # b[k - 4:k] == b"/bin", without making the slice.
-    return b[k - 4] == 47 and b[k - 3] == 98 and b[k - 2] == 105 and b[k - 1] == 110
 
 
 def connect_packet(client_id, keepalive, will_topic, will_msg):

@@ -8,7 +8,7 @@ from the monotonic ms ticks, accumulated so it never wraps.
 
 import time
 
-from hub.codecs.iso8601 import iso
+from hub import forget
 from hub.errors import bad_args
 from micropython import const
 
@@ -61,3 +61,12 @@ class Clock:
         """The time.get result."""
         u = self.utc()
         return {"utc": u, "iso": iso(u), "set": self.is_set}
+
+
+def iso(utc):
+    """ISO 8601 text of a UTC time. Its module is loaded for a command now and
+    then and dropped: it is 2.5 KB of a 100 KiB board's heap otherwise."""
+    from hub.codecs import iso8601
+
+    forget("hub.codecs.iso8601")
+    return iso8601.iso(utc)

@@ -35,7 +35,7 @@ def _dirs(path):
     return n
 
 
-def free_blocks(root, want=0):
+def free_blocks(root, need=0):
     """(block size, blocks free beyond RESERVE) on the filesystem of `root`.
 
     MicroPython's statvfs on littlefs counts each directory's metadata pair
@@ -44,12 +44,12 @@ def free_blocks(root, want=0):
     `root` (the filesystem's root for an exact count; a subdirectory gives less).
     That walk reads every directory, far more flash than statvfs (10k reads,
     5 ms of an image offer on the emulated board with two slots), so a caller
-    that needs only `want` bytes gets statvfs' count as it is when it already
+    that needs only `need` bytes gets statvfs' count as it is when it already
     shows them.
     """
     st = os.statvfs(root)
     n = st[3] - RESERVE
-    if want and n * st[0] >= want:
+    if need and n * st[0] >= need:
         return st[0], n
     return st[0], n + 2 * _dirs(root)
 

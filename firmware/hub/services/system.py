@@ -62,19 +62,16 @@ class System:
         a fast download on the 160 KiB emulator board. On the 100 KiB ESP32
         that wait left commands without heap (17 HIL tests failed in one run).
         """
-        # Called after every command: this part's frame is small enough for
-        # the C stack (a frame over 11 words is a heap allocation per call).
+        # Called after every command: its frame stays within the 11 words
+        # MicroPython keeps on the C stack (a larger one is a heap allocation
+        # per call).
         if not force and time.ticks_diff(time.ticks_ms(), self._sampled) < _SAMPLE_MS:
             return -1
-        return self._sample()
-
-    def _sample(self):
         self._sampled = time.ticks_ms()
         gc.collect()
         used = gc.mem_alloc()
         free = gc.mem_free()
-        total = used + free
-        gc.threshold(max(total // _GC_SHARE, free // 2 if total >= _ROOMY else 0))
+        gc.threshold(max((used + free) // _GC_SHARE, free // 2 if used + free >= _ROOMY else 0))
         if used > self.heap_peak:
             self.heap_peak = used
         return used

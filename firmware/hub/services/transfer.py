@@ -137,11 +137,11 @@ class Transfer:
 
     # -- commands ---------------------------------------------------------
 
-    def space(self, want=0):
+    def space(self, need=0):
         """Bytes free for a staging file (the current one would be replaced);
-        when `want` bytes fit, possibly a lower count that shows them (free_blocks)."""
+        when `need` bytes fit, possibly a lower count that shows them (free_blocks)."""
         staged = max(_size(self.path), 0)
-        bs, n = free_blocks(self.store.root, max(want - staged, 1) if want else 0)
+        bs, n = free_blocks(self.store.root, max(need - staged, 1) if need else 0)
         return n * bs + staged
 
     def offer(self, size, hsh, block_size, window=None):
@@ -190,16 +190,15 @@ class Transfer:
         # Every block comes here: the work is split so that each frame stays
         # within the 11 words MicroPython keeps on the C stack (a larger one
         # is a heap allocation per call, and collections follow).
-        k = self._index(offset)
+        k = self._check(offset)
         self._write(offset, data, k)
         o = self.rec["offset"]
         if o >= self.rec["size"]:
-            return self._received()
-        self._persist_due(o)
+            return self._complete()
         if reply:
             return {"offset": o, "need": self.need(), "done": False}
 
-    def _index(self, offset):
+    def _check(self, offset):
         # The block's place in the window (offset = rec offset + k blocks),
         # after checking it is one the window still needs.
         r = self.rec
@@ -214,7 +213,7 @@ class Transfer:
             raise bad_args("block at %d not needed (need from %d)" % (offset, r["offset"]))
         return k
 
-    def _write(self, offset, data, k):
+    def _write(self, offset, data, i):
         # Check the length, write the block, move the offset over the blocks
         # now contiguous.
         n = min(self.rec["block_size"], self.rec["size"] - offset)
@@ -228,31 +227,30 @@ class Transfer:
             f.seek(offset)
         f.write(data)
         self.pos = offset + n
-        self._advance(self.got | (1 << k))
+        self._step(self.got | (1 << i))
 
-    def _advance(self, got):
+    def _step(self, got):
         r = self.rec
-        o = prev = r["offset"]
+        o = p = r["offset"]
         bs = r["block_size"]
         while got & 1:
             o = min(o + bs, r["size"])
             got >>= 1
         self.got = got
         r["offset"] = o
-        if o // _PROGRESS != prev // _PROGRESS:
-            self._crossed(o)
+        if o < r["size"]:
+            self._emit(p)
 
-    def _crossed(self, o):
-        # A progress event every PROGRESS bytes (the last block's answer says the rest).
-        if o < self.rec["size"]:
-            self.bus.emit("image.progress", {"offset": o, "size": self.rec["size"]})
-
-    def _persist_due(self, o):
-        # Persist every PERSIST bytes, but not more often than every PERSIST_MS.
+    def _emit(self, p):
+        # The offset moved on from p: persist every PERSIST bytes (but not
+        # more often than every PERSIST_MS); an event every PROGRESS bytes.
+        o = self.rec["offset"]
         if o - self.saved >= _PERSIST and time.ticks_diff(time.ticks_ms(), self.saved_at) >= PERSIST_MS:
             self.persist()
+        if o // _PROGRESS != p // _PROGRESS:
+            self.bus.emit("image.progress", {"offset": o, "size": self.rec["size"]})
 
-    def _received(self):
+    def _complete(self):
         self.close()
         self.rec["state"] = "received"
         self._save()
