@@ -36,6 +36,7 @@ WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need` unless the offer
 ACK_EVERY = 4  # blocks per answer
 MQTT_WINDOW = 16  # the hub's largest window, asked for by the offer over MQTT
 MQTT_ACK_EVERY = 8
+MQTT_VERIFY_ASK_S = 2.0  # how long an image.status ask waits for the hub's answer over MQTT
 
 
 def defaults(link: Link) -> tuple[int, int]:
@@ -178,11 +179,14 @@ def _await_verification(link: Link, file_hash: str, timeout: float) -> dict[str,
     """
     deadline = time.monotonic() + timeout
     last: Any = None
+    # Over serial, an ask that lands while the hub reboots is lost: a short timeout, or its whole
+    # length would add to every verification. Over MQTT the broker keeps each ask for the hub's
+    # session and hands them all over when it is back: asks every 0.25 s piled up a burst of a
+    # dozen image.status for a hub just started (on a 100 KiB board, more than its heap took).
+    ask_s = MQTT_VERIFY_ASK_S if link.name == "mqtt" else 0.25
     while time.monotonic() < deadline:
         try:
-            # A short timeout: the first asks land while the hub reboots, and
-            # a long one would add its whole length to every verification.
-            tr = link.request("image.status", timeout=0.25).result.get("transfer") or {}
+            tr = link.request("image.status", timeout=ask_s).result.get("transfer") or {}
         except (HubTimeout, HubError) as e:
             last = e  # rebooting: no answer, or no_memory while it comes up
             time.sleep(0.02)
