@@ -11,14 +11,15 @@ mode, which reports it (handover).
 
 Each verify-mode boot is counted in the record before the verifier loads: a
 power cut re-runs it (unpacking is idempotent), and a verification that
-crashes every time ends as `failed` after TRIES boots instead of looping.
+crashes every time ends as `failed` after _TRIES boots instead of looping.
 """
 
 from hub.services.store import join
+from micropython import const
 
-TRANSFER = "data/image/transfer.json"
-BOOT_REC = "slots/boot.json"
-TRIES = 3
+_TRANSFER = const("data/image/transfer.json")
+_BOOT_REC = const("slots/boot.json")
+_TRIES = const(3)
 
 
 def _read(root, name):
@@ -39,10 +40,10 @@ def verify_due(root):
     `pending`): the inactive slot of a trial is the rollback target, so the
     image waits until the trial is confirmed or rolled back.
     """
-    r = _read(root, TRANSFER)
+    r = _read(root, _TRANSFER)
     if r is None or r.get("state") != "received":
         return None
-    b = _read(root, BOOT_REC) or {}
+    b = _read(root, _BOOT_REC) or {}
     p = b.get("pending")
     if p in ("a", "b") and p != b.get("active", "a"):
         return None
@@ -51,18 +52,18 @@ def verify_due(root):
 
 def count_try(root, r):
     """Count this verify-mode boot in record `r`; False (and `r` failed) once
-    TRIES boots did not finish it."""
+    _TRIES boots did not finish it."""
     from hub.services.store import Store
 
     st = Store(root, None, "data/image")
     n = r.get("tries")
     n = (n if type(n) is int and n > 0 else 0) + 1
-    if n > TRIES:
+    if n > _TRIES:
         r.update(state="failed", code="internal", reported=False,
-                 message="verification did not finish in %d boots" % TRIES)
+                 message="verification did not finish in %d boots" % _TRIES)
         r.pop("tries", None)
         st.save("transfer", r)
-        print("commshub verify: gave up after %d boots" % TRIES)
+        print("commshub verify: gave up after %d boots" % _TRIES)
         return False
     r["tries"] = n
     st.save("transfer", r)

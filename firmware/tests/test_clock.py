@@ -18,7 +18,7 @@ def test_iso_format_known_points():
 
 def test_iso_parse_round_trip():
     for t in (946684800, 951782400, 1234567890, 1700000000, 4102444799, 4107542399 - 86400 * 60):
-        if t <= clockmod.UTC_MAX:
+        if t <= 4102444799:  # 2099-12-31T23:59:59Z, the last time the hub takes
             assert iso8601.parse_iso(iso8601.iso(t)) == t, t
 
 

@@ -133,6 +133,27 @@ def test_dedupe_keeps_last_32():
     assert d.get("id39") == b"r39"
 
 
+def test_dedupe_allocates_nothing_once_made():
+    # Its tables are grown when it is made: a download's quiet blocks, each put here, never
+    # need a new block of heap (which a fragmented 100 KiB heap may not have).
+    import gc
+
+    d = Dedupe()
+    ids = ["h1234-%d" % i for i in range(300)]
+    answers = [b"a%d" % i for i in range(300)]
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        for i in range(300):
+            d.put(ids[i], () if i % 8 else answers[i], 0 if i % 8 else None)
+        grown = gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    assert grown == 0, grown
+    assert ids[267] not in d and ids[268] in d and d.get(ids[296]) == answers[296] and d.get(ids[297]) == ()
+
+
 def test_dedupe_budget_drops_bodies_not_ids():
     d = Dedupe(size=32, budget=100)
     d.put("a", b"x" * 60)

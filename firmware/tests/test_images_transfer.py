@@ -64,14 +64,14 @@ def test_offer_lists_a_window_of_blocks():
     data = _data(10000)
     a = t.offer(len(data), _hash(data), 1024)
     assert a["offset"] == 0 and a["block_size"] == 1024 and a["done"] is False
-    assert a["need"] == [[k * 1024, 1024] for k in range(T.WINDOW)] and T.WINDOW == 8
+    assert a["need"] == [[k * 1024, 1024] for k in range(8)]  # the default window (docs/PROTOCOL.md, image.offer)
 
 
 def test_offer_may_ask_for_a_wider_window_and_keeps_it_on_resume():
     _, t, _ = _mk()
     data = _data(40 * 1024)
-    a = t.offer(len(data), _hash(data), 1024, T.WINDOW_MAX)
-    assert a["need"] == [[k * 1024, 1024] for k in range(16)] and T.WINDOW_MAX == 16
+    a = t.offer(len(data), _hash(data), 1024, 16)  # the largest window
+    assert a["need"] == [[k * 1024, 1024] for k in range(16)]
     t.block(12 * 1024, data[12 * 1024:13 * 1024])  # beyond the default window of 8: taken
     assert t.rec["offset"] == 0 and [12 * 1024, 1024] not in t.need()
     e = raises(HubError, t.block, 16 * 1024, data[16 * 1024:17 * 1024])  # beyond 16: refused
@@ -86,9 +86,9 @@ def test_offer_may_ask_for_a_wider_window_and_keeps_it_on_resume():
 
 def test_block_size_default_and_clamp():
     _, t, _ = _mk()
-    assert t.offer(5000, "00" * 32, None)["block_size"] == T.BLOCK
+    assert t.offer(5000, "00" * 32, None)["block_size"] == 2048  # the default block
     t.abort()
-    assert t.offer(5000, "00" * 32, 100000)["block_size"] == T.BLOCK_MAX
+    assert t.offer(5000, "00" * 32, 100000)["block_size"] == 3072  # the largest
 
 
 def test_blocks_not_asked_for_are_refused_and_change_nothing():

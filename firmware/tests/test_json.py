@@ -1,6 +1,8 @@
 """Strict JSON: MicroPython's json.loads accepts truncated text; hub.codecs.loads must not."""
 
-from hub.codecs import MAX_DEPTH, dumps, loads
+from hub.codecs import dumps, loads
+
+MAX_DEPTH = 16  # the deepest nesting the hub takes (hub.codecs)
 from hub.errors import HubError
 
 
@@ -71,3 +73,16 @@ def test_flat_objects_are_judged_like_nested_ones():
         except HubError:
             continue
         raise AssertionError("prefix %r parsed as %r" % (whole[:cut], got))
+
+
+def test_is_hex():
+    from hub.codecs import is_hex
+
+    assert is_hex("0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789"[:64], 64)
+    assert is_hex("02AFEED0E56F87ED", 16, b"0123456789ABCDEF")
+    assert not is_hex("02afeed0e56f87ed", 16, b"0123456789ABCDEF")  # the digits given: uppercase only
+    assert not is_hex("02AFEED0E56F87E", 16)  # length
+    assert not is_hex("02AFEED0E56F87EG", 16)
+    assert not is_hex(b"02AFEED0E56F87ED", 16)  # a str, not bytes
+    assert not is_hex(None, 16)
+    assert not is_hex("é" * 8, 16)  # 16 bytes of UTF-8, 8 characters

@@ -3,7 +3,7 @@
 import json
 
 from hub.codecs import envelope, frame
-from hub.links.backoff import Backoff
+from hub.links.mqtt_io import Backoff
 
 
 def _code(fn, msg):
@@ -58,7 +58,7 @@ def test_replies():
     assert r == {"id": None, "cmd": None, "ok": False, "error": {"code": "bad_json", "message": "m"}}
     b = envelope.rsp_bin("a", "ping", {"pong": True}, b"\x01\x02")
     assert b[0] == 1 and bytes(b[1:2]) == b"a"
-    name, j, data = frame.split_payload(b[2:])
+    name, j, data = frame.decode_payload(b[2:])
     assert name == "ping" and frame.parse_json(j) == {"pong": True} and bytes(data) == b"\x01\x02"
     e = json.loads(envelope.evt("boot", 3, 1700000000, {"boot_count": 1}))
     assert e == {"event": "boot", "seq": 3, "utc": 1700000000, "boot_count": 1}

@@ -9,10 +9,25 @@ import json
 from hub.errors import HubError
 from micropython import const
 
-MAX_DEPTH = 16
+_MAX_DEPTH = const(16)
 _SHORT = const(96)  # loads: args this short are copied to be judged by C counts
 _OPEN = const(b"{[")
 _CLOSE = const(b"}]")
+
+
+def is_hex(s, n, hexs=b"0123456789abcdefABCDEF"):
+    """True when `s` is a str of `n` characters from `hexs` (hex digits).
+
+    Checked on its bytes: iterating a str makes a str of each character, and
+    MicroPython interns those for good (a hub ID alone made 16 names, on a
+    100 KiB heap where the next piece of the name table takes 4.5 KB).
+    """
+    if not isinstance(s, str) or len(s) != n:
+        return False
+    for c in s.encode():
+        if c not in hexs:
+            return False
+    return True
 
 
 def dumps(obj):
@@ -27,7 +42,7 @@ def _complete(b):
     container (`{"a":1,` parses as {"a": 1}) and does not match bracket kinds,
     so a truncated command would run as a partial one. This scan refuses that.
     """
-    stack = bytearray(MAX_DEPTH)
+    stack = bytearray(_MAX_DEPTH)
     depth = 0
     in_str = False
     esc = False
@@ -42,7 +57,7 @@ def _complete(b):
         elif c == 34:
             in_str = True
         elif c == 123 or c == 91:  # { [
-            if depth == MAX_DEPTH:
+            if depth == _MAX_DEPTH:
                 return False
             stack[depth] = c
             depth += 1
@@ -76,7 +91,7 @@ def loads(b):
     else:
         ok = _complete(b)
     if not ok:
-        raise HubError("bad_json", "JSON is incomplete, unbalanced or nested over %d deep" % MAX_DEPTH)
+        raise HubError("bad_json", "JSON is incomplete, unbalanced or nested over %d deep" % _MAX_DEPTH)
     try:
         return json.loads(b)
     except MemoryError:

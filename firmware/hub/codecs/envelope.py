@@ -5,7 +5,7 @@
 """
 
 from hub.codecs import dumps, loads
-from hub.codecs.frame import payload_size, split_payload, write_payload
+from hub.codecs.frame import payload_size, decode_payload, write_payload
 from hub.errors import HubError
 
 
@@ -55,16 +55,16 @@ def parse_bin(msg):
     n = mv[0] if len(mv) else 0
     if n < 1 or n > 32 or 1 + n > len(mv):
         return EnvelopeError("bad_request", "bad id length")
-    cid = _text(mv[1:1 + n])
+    cid = _str(mv[1:1 + n])
     if cid is None:
         return EnvelopeError("bad_request", "id is not UTF-8")
-    p = split_payload(mv, 1 + n)
+    p = decode_payload(mv, 1 + n)
     if type(p) is str:
         return EnvelopeError("bad_frame", p, cid)
     return cid, p[0], p[1], p[2] if len(p[2]) else None
 
 
-def _text(b):
+def _str(b):
     # UTF-8 bytes as a str, or None.
     try:
         return str(b, "utf-8")

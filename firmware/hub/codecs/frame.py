@@ -21,11 +21,11 @@ RESPONSE = 2
 ERROR = 3
 EVENT = 4
 MAX_PAYLOAD = 4096
-OVERHEAD = 13
+_OVERHEAD = const(13)
 _TIMEOUT_MS = const(200)
 
 # Results of Decoder.feed (Decoder.result).
-NONE = 0
+_NONE = const(0)
 FRAME = 1
 FAULT = 2
 
@@ -51,7 +51,7 @@ class Decoder:
         self.pos = 0
         self.need = 0
         self.last = 0
-        self.result = NONE
+        self.result = _NONE
         self.kind = 0
         self.seq = 0
         self.length = 0
@@ -85,7 +85,7 @@ class Decoder:
         frame (result FRAME: kind, seq, payload) or an error that must be
         answered (result FAULT: seq, error), so call again with the rest.
         """
-        self.result = NONE
+        self.result = _NONE
         if start < end:
             if self.state != _S1 and ticks_diff(now, self.last) > self.timeout_ms:
                 self.dropped += 1
@@ -99,7 +99,7 @@ class Decoder:
             i = self._run(self.buf, self.rp, n)
             if not self.rn and i < n:  # stopped at a frame or fault: the rest later
                 self.rp, self.rn = i, n
-            if self.result != NONE:
+            if self.result != _NONE:
                 return start
         return self._run(data, start, end)
 
@@ -124,7 +124,7 @@ class Decoder:
                     self.state = _S1
             else:
                 i = self._scan(data, i, end)
-                if self.result != NONE:
+                if self.result != _NONE:
                     return i
         return i
 
@@ -154,7 +154,7 @@ class Decoder:
                 self.pos += 1
                 if self.pos == 7:
                     self._header()
-                    if self.result != NONE or self.state != _S1:
+                    if self.result != _NONE or self.state != _S1:
                         return i
         return i
 
@@ -252,7 +252,7 @@ def encode_into(buf, kind, seq, name, jbytes, data=None):
     if isinstance(jbytes, str):
         jbytes = jbytes.encode()
     plen = payload_size(name, jbytes, data)
-    if plen > MAX_PAYLOAD or plen + OVERHEAD > len(buf) or len(name) > 255:
+    if plen > MAX_PAYLOAD or plen + _OVERHEAD > len(buf) or len(name) > 255:
         raise ValueError("frame too large")
     buf[0] = _SYNC1
     buf[1] = _SYNC2
@@ -270,7 +270,7 @@ def encode(kind, seq, name, jbytes=b"", data=None):
         name = name.encode()
     if isinstance(jbytes, str):
         jbytes = jbytes.encode()
-    buf = bytearray(payload_size(name, jbytes, data) + OVERHEAD)
+    buf = bytearray(payload_size(name, jbytes, data) + _OVERHEAD)
     encode_into(buf, kind, seq, name, jbytes, data)
     return buf
 
@@ -310,10 +310,10 @@ def write_frame(write, kind, seq, name, jbytes, data=None):
     if data:
         write(data)
     write(struct.pack("<I", crc))
-    return plen + OVERHEAD
+    return plen + _OVERHEAD
 
 
-def split_payload(payload, start=0):
+def decode_payload(payload, start=0):
     """payload[start:] as (name str, jbytes memoryview, data memoryview), or a
     str saying why it is not a payload (the lengths do not add up, or the name
     is not printable ASCII).

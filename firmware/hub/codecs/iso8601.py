@@ -40,12 +40,9 @@ def parse_iso(s):
     """Parse exactly YYYY-MM-DDTHH:MM:SSZ (years 2000..2099); ValueError otherwise."""
     if not isinstance(s, str) or len(s) != 20:
         raise ValueError("want YYYY-MM-DDTHH:MM:SSZ")
-    for i, c in enumerate(s):
-        want = "-" if i in (4, 7) else "T" if i == 10 else ":" if i in (13, 16) else "Z" if i == 19 else None
-        if want is None:
-            if not ("0" <= c <= "9"):
-                raise ValueError("want YYYY-MM-DDTHH:MM:SSZ")
-        elif c != want:
+    # Its bytes, against a pattern (0: a digit): a str's characters would each become a name (codecs.is_hex).
+    for c, want in zip(s.encode(), b"0000-00-00T00:00:00Z"):
+        if not (48 <= c <= 57 if want == 48 else c == want):
             raise ValueError("want YYYY-MM-DDTHH:MM:SSZ")
     y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
     hh, mm, ss = int(s[11:13]), int(s[14:16]), int(s[17:19])

@@ -94,12 +94,12 @@ def _run(h, args, data):
     # (handlers return dicts, tuples or Later, never exceptions): the one
     # function of a command's path that catches, so the one heap frame.
     try:
-        return h(_args(args), data)
+        return h(_check(args), data)
     except Exception as e:
         return e
 
 
-def _args(a):
+def _check(a):
     if a is None:
         return {}
     if isinstance(a, (bytes, bytearray, memoryview)):

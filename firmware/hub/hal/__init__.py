@@ -23,11 +23,10 @@ def load(root="/"):
 
         return Hal(root, _emu)
     p = sys.platform
-    if p == "esp32":
-        from hub.hal.esp32 import Hal
-    elif p == "rp2":
-        from hub.hal.rp2 import Hal
-    else:
+    if p not in ("esp32", "rp2"):
         # The Unix port (a Pi, a PC) boots the hub through the ROM script.
         raise OSError("no HAL for platform %r: start the hub with rom.py" % p)
-    return Hal(root)
+    # The module's name is made here, not written in an import statement: the
+    # names of a module's imports are qstrs as soon as it loads, and the other
+    # platforms' would take heap on this one for good.
+    return __import__("hub.hal." + p, None, None, ("Hal",)).Hal(root)

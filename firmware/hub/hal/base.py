@@ -2,6 +2,8 @@
 
 import json
 import time
+
+from hub.codecs import is_hex
 from micropython import const
 
 # The one place the storage root is decided: "/" on a board; tests and host
@@ -17,12 +19,7 @@ def join(a, b):
 
 
 def _is_hub_id(s):
-    if not isinstance(s, str) or len(s) != 16:
-        return False
-    for c in s:
-        if c not in "0123456789ABCDEF":
-            return False
-    return True
+    return is_hex(s, 16, b"0123456789ABCDEF")
 
 
 class BaseHal:

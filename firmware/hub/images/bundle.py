@@ -15,7 +15,7 @@ import hashlib
 import binascii
 
 from hub.errors import HubError
-from hub.codecs import loads
+from hub.codecs import is_hex, loads
 
 MAGIC = b"CHAB"
 FORMAT = 1
@@ -24,7 +24,6 @@ MANIFEST_MAX = 16384
 MANIFEST = "manifest.json"
 PART = ".part"
 TEST_FAULTS = ("crash_at_start", "never_confirm", "boot_loop")
-_HEX = "0123456789abcdef"
 _DIR = 0x4000
 rename = os.rename  # module attribute so tests can watch the order of renames
 
@@ -45,9 +44,8 @@ def _version_ok(v):
     for p in parts:
         if not (1 <= len(p) <= 3):
             return False
-        for c in p:
-            if not ("0" <= c <= "9"):
-                return False
+        if not p.isdigit():  # not a loop over its characters: see codecs.is_hex
+            return False
         if int(p) > 255:
             return False
     return True
@@ -103,7 +101,7 @@ def check_manifest(m):
         if not _is_int(size) or size < 0:
             raise _bad("file %s size is not an integer >= 0" % p)
         h = e.get("sha256")
-        if not isinstance(h, str) or len(h) != 64 or not all(c in _HEX for c in h):
+        if not is_hex(h, 64, b"0123456789abcdef"):
             raise _bad("file %s sha256 is not 64 lowercase hex digits" % p)
         total += size
     # A path cannot be both a file and a directory ("lib/a" and "lib/a/b").

@@ -142,7 +142,7 @@ def file_version(version):
         raise _bad("version %r is not MAJOR.MINOR.PATCH" % (version,))
     v = 0
     for p in parts:
-        if not (1 <= len(p) <= 3) or not all("0" <= c <= "9" for c in p) or int(p) > 255:
+        if not (1 <= len(p) <= 3) or not p.isdigit() or int(p) > 255:
             raise _bad("version %r is not MAJOR.MINOR.PATCH (0-255 each)" % (version,))
         v = v << 8 | int(p)
     return v << 8

@@ -37,8 +37,7 @@ from hub.codecs import dumps, envelope
 from hub.control.dedupe import Dedupe
 from hub.control.registry import Later
 from hub.errors import HubError
-from hub.links.backoff import Backoff
-from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, MqttError, Sock, connect_packet, readable, writable
+from hub.links.mqtt_io import IO_TIMEOUT_S, MAX_MSG, Backoff, MqttError, Sock, connect_packet, readable, writable
 from hub.services.config import parse_mqtt_url
 from micropython import const
 
@@ -71,12 +70,13 @@ class MqttLink:
         self.rx_msgs = 0
         self.tx_msgs = 0
         self.dups = 0
+        self.cid = None
         self.last_rx = self.last_tx = 0
         # The receive buffer (see the module doc): the app may allocate it early.
         self.rx = memoryview(rx if rx is not None and len(rx) >= 2304 else bytearray(2304))
         self.unacked = 0  # our QoS 1 publishes the broker has not acknowledged
         self.direct = False  # True while _rx reads: a message is handled at once
-        self.inbox = []  # (binary, msg) read nested in subscribe()
+        self.inbox = []  # (bin, msg) read nested in subscribe()
         self.events = []
         self._rx_err = None
         self._status_due = False
@@ -109,18 +109,18 @@ class MqttLink:
         self.events.append(envelope.evt(name, seq, self.clock.utc(), body))
         self.wake.set()
 
-    def _on_msg(self, binary, msg):
+    def _on_msg(self, bin, msg):
         # Called by Sock right after reading the payload. Straight from
         # _rx's read: handle it now (its buffer is free again after).
         # Nested in subscribe (waiting for the SUBACK): only queue (Sock
         # copied it out of the buffer).
         if self.direct:
             self.direct = False
-            self._handle(binary, msg)
+            self._handle(bin, msg)
         elif len(self.inbox) >= _INBOX:
             self.log.warn("mqtt: inbox full, dropping a message")
         else:
-            self.inbox.append((binary, msg))
+            self.inbox.append((bin, msg))
 
     def _status_msg(self):
         # The running slot's version, as `info` says (not the one this module was built with).
@@ -170,30 +170,38 @@ class MqttLink:
     # allocation per call, and collections follow), so the work is split, the
     # parsers return their errors rather than raise them, and helpers answer.
 
-    def _handle(self, binary, msg):
+    def _handle(self, bin, msg):
         self.rx_msgs += 1
+        self.cid = None  # the command's id, once read: a no_memory answer names it
         try:
-            self._handle_in(binary, msg)
+            self._handle_in(bin, msg)
         except MemoryError:
+            # Not the sender's fault, and no reason to drop the session (its
+            # PUBACKs, and then every message in flight, would come again).
             gc.collect()
-            self._refuse("no_memory", "not enough heap for this command now")
+            try:
+                self._refuse("no_memory", "not enough heap for this command now", self.cid)
+            except MemoryError:
+                self.log.warn("mqtt: no heap even to answer no_memory")
 
-    def _handle_in(self, binary, msg):
+    def _handle_in(self, bin, msg):
         if msg is None:
             self._refuse("too_large", "message over %d bytes discarded" % MAX_MSG)
             return
-        m = envelope.parse_bin(msg) if binary else envelope.parse_cmd(msg)
+        m = envelope.parse_bin(msg) if bin else envelope.parse_cmd(msg)
         if isinstance(m, HubError):  # an EnvelopeError
             self._refuse(m.code, m.message, m.cid, m.cmd)
-        elif m[0] in self.dedupe.rsp:
-            self._dup(m[0], m[1])
+            return
+        self.cid = m[0]
+        if m[0] in self.dedupe.rsp:
+            self._rsp(m[0], m[1])
         else:
             self._run(m)
 
     def _refuse(self, code, message, cid=None, cmd=None):
         self._pub("rsp", envelope.rsp_err(cid, cmd, code, message))
 
-    def _dup(self, cid, cmd):
+    def _rsp(self, cid, cmd):
         self.dups += 1
         r = self.dedupe.get(cid)
         if r == ():  # a quiet command: its duplicate is quiet too
@@ -364,6 +372,10 @@ class MqttLink:
                     n += 1
                 c.flush()  # the batch's PUBACKs, in one write
         except Exception as e:  # OSError, MqttError, MemoryError
+            try:
+                c.flush()  # the PUBACKs of what was handled, if the socket still takes them
+            except Exception:
+                pass
             self._rx_err = e
             self.wake.set()
         finally:

@@ -1,4 +1,5 @@
-"""The socket side of the MQTT link: the few MQTT 3.1.1 packets it speaks.
+"""The socket side of the MQTT link: the few MQTT 3.1.1 packets it speaks, and
+the reconnect delays (Backoff).
 
 `Sock` wraps the TCP socket so that reading never blocks the hub: the
 socket itself never blocks, and waiting for the rest of a packet (or for
@@ -20,6 +21,7 @@ for good. `readable`/`writable` await the socket through asyncio's own poller.
 """
 
 import errno
+import random
 import select
 import struct
 import time
@@ -45,7 +47,7 @@ async def writable(s):
 class Sock:
     """The link's MQTT connection: blocking means a timeout; counts activity.
 
-    `cb(binary, msg)` gets each PUBLISH: `binary` is True for the .../cmd/bin
+    `cb(bin, msg)` gets each PUBLISH: `bin` is True for the binary .../cmd/bin
     topic; msg is a view into the receive buffer, valid until the next read
     (the link handles it at once, or copies it), or None when it was over
     MAX_MSG and discarded.
@@ -208,7 +210,7 @@ class Sock:
             raise MqttError("bad PUBLISH")
         self._handle(n - (self.lo - lo), self.buf[k - 1] == 110, k if kind & 6 else -1)
 
-    def _handle(self, n, binary, i):
+    def _handle(self, n, bin, i):
         # The PUBACK of the packet id at i (QoS 1; i is -1 for QoS 0), then
         # the payload (n bytes from lo) to cb.
         if i >= 0:  # read before the payload may move the buffer
@@ -220,7 +222,7 @@ class Sock:
                 msg = bytes(msg)  # queued: the buffer moves on
         else:
             msg = self._stream(n)
-        self.cb(binary, msg)
+        self.cb(bin, msg)
 
     def puback(self, hi, lo):
         # Held back to be written with the batch's others (flush).
@@ -291,6 +293,32 @@ class Sock:
     def disconnect(self):
         self.write(b"\xe0\0")
         self.close()
+
+
+class Backoff:
+    """Reconnect delays: exponential from 0.5 s doubling to 30 s, with full
+    jitter. (Here rather than in a module of its own: each module loaded is
+    two names in the qstr table for good, and the 100 KiB ESP32 is a few names
+    short of the table's next 4.5 KB piece.)"""
+
+    def __init__(self, base_ms=500, cap_ms=30000):
+        self.base_ms = base_ms
+        self.cap_ms = cap_ms
+        self.attempt = 0
+
+    def ceiling_ms(self):
+        """The upper bound of the next delay."""
+        return min(self.cap_ms, self.base_ms << min(self.attempt, 16))
+
+    def next_ms(self):
+        """A delay uniformly drawn from [0, ceiling] ("full jitter"); then double."""
+        top = self.ceiling_ms()
+        self.attempt += 1
+        return random.getrandbits(20) * top >> 20
+
+    def reset(self):
+        """After a good connection the next failure starts from the base again."""
+        self.attempt = 0
 
 
 def connect_packet(client_id, keepalive, will_topic, will_msg):

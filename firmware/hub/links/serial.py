@@ -70,7 +70,7 @@ class SerialLink:
             await self._error(seq, b"", "no_memory", "not enough heap for this command now")
 
     async def _request_in(self, kind, seq, payload):
-        p = frame.split_payload(payload)
+        p = frame.decode_payload(payload)
         if type(p) is str:
             await self._error(seq, b"", "bad_frame", p)
             return

@@ -10,6 +10,7 @@ the boot record too (`scheduled`), so firing it and forgetting it are the
 same write: it can neither be lost nor happen twice.
 """
 
+from hub.codecs import is_hex
 from hub.errors import HubError, bad_args
 from hub.services.image_status import staged
 from hub.services.slots import events_of, other
@@ -17,7 +18,6 @@ from micropython import const
 
 _OUTCOMES = const(("success", "no_image_held", "hash_mismatch", "activation_failure"))
 _REBOOT_MS = const(200)
-_HEX = const("0123456789abcdef")
 
 
 # -- activation --------------------------------------------------------------
@@ -35,7 +35,7 @@ def activate(svc, hsh, at=None, confirm_s=None):
     """
     if confirm_s is not None and (type(confirm_s) is not int or not 1 <= confirm_s <= 3600):
         raise bad_args("confirm_s must be an int from 1 to 3600")
-    if not isinstance(hsh, str) or len(hsh) != 64 or any(c not in _HEX for c in hsh.lower()):
+    if not is_hex(hsh, 64):
         raise bad_args("hash must be the 64 hex digit MI hash")
     if at is not None and type(at) is not int:
         raise bad_args("at must be an int (UTC seconds)")

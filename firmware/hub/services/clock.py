@@ -13,7 +13,7 @@ from hub.errors import bad_args
 from micropython import const
 
 _UTC_MIN = const(946684800)  # 2000-01-01T00:00:00Z
-UTC_MAX = 4102444799  # 2099-12-31T23:59:59Z
+_UTC_MAX = const(4102444799)  # 2099-12-31T23:59:59Z
 
 
 def rtc_unix():
@@ -46,7 +46,7 @@ class Clock:
 
     def set(self, utc):
         """Set UTC (Unix seconds, 2000..2099); returns the previous UTC."""
-        if type(utc) is not int or not _UTC_MIN <= utc <= UTC_MAX:
+        if type(utc) is not int or not _UTC_MIN <= utc <= _UTC_MAX:
             raise bad_args("utc must be an int between 2000 and 2099")
         prev = self.utc()
         self.offset = utc - int(self.rtc())

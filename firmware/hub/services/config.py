@@ -17,8 +17,8 @@ def parse_mqtt_url(url):
         host, port = rest, "1883"
     if not host or not port.isdigit() or len(port) > 5:
         raise ValueError("want mqtt://host:port")
-    for c in host:
-        if c in "/ @?#" or ord(c) < 0x21 or ord(c) > 0x7E:
+    for c in host.encode():  # bytes: a str's characters would each become a name (see is_hex)
+        if c in b"/ @?#" or c < 0x21 or c > 0x7E:
             raise ValueError("bad host")
     p = int(port)
     if not 1 <= p <= 65535:

@@ -23,6 +23,7 @@ import os
 import sys
 
 from hub.services.store import Store, join
+from micropython import const
 
 SLOTS = ("a", "b")
 META = "image.json"
@@ -55,12 +56,12 @@ def _exists(p):
 # littlefs keeps a file of up to INLINE bytes inside its directory's metadata;
 # a bigger one takes whole blocks, each but the first losing a few bytes to
 # the skip-list pointers; every directory is a metadata pair (2 blocks).
-INLINE = 128  # MicroPython's VfsLfs2 default (32-byte read/prog units: 128-byte cache)
+_INLINE = const(128)  # MicroPython's VfsLfs2 default (32-byte read/prog units: 128-byte cache)
 
 
 def file_blocks(size, bs):
     """Blocks a file of `size` bytes takes (at most: a board may inline more)."""
-    return 0 if size <= INLINE else (size + bs - 9) // (bs - 8)
+    return 0 if size <= _INLINE else (size + bs - 9) // (bs - 8)
 
 
 def tree_blocks(path, bs):

@@ -27,20 +27,22 @@ every PERSIST bytes.
 import os
 import time
 
+from hub.codecs import is_hex
 from hub.errors import HubError, bad_args
 from hub.services.store import free_blocks, join
 from micropython import const
 
-WINDOW = 8  # blocks in flight, unless the offer asks for more
-WINDOW_MAX = 16
-BLOCK = 2048
+# Module constants are const() with a leading underscore where nothing outside reads them: a
+# global's name is a qstr for good, and the 100 KiB ESP32 sits at a 4.5 KB step of the qstr table.
+_WINDOW = const(8)  # blocks in flight, unless the offer asks for more
+_WINDOW_MAX = const(16)
+_BLOCK = const(2048)
 _BLOCK_MIN = const(256)
-BLOCK_MAX = 3072
+_BLOCK_MAX = const(3072)
 _PERSIST = const(16384)
 PERSIST_MS = 250  # a module global: tests change it
 _PROGRESS = const(65536)
 _STAGING = const("staging.bin")
-_HEX = const("0123456789abcdef")
 
 
 def _size(path):
@@ -98,7 +100,7 @@ class Transfer:
         bs = r["block_size"]
         o = r["offset"]
         size = r["size"]
-        for k in range(r.get("window", WINDOW)):
+        for k in range(r.get("window", _WINDOW)):
             p = o + k * bs
             if p >= size:
                 break
@@ -149,14 +151,14 @@ class Transfer:
         staged: nothing more to do); a failed file starts over."""
         if type(size) is not int or size <= 0:
             raise bad_args("size must be a positive int")
-        if not isinstance(hsh, str) or len(hsh) != 64 or any(c not in _HEX for c in hsh.lower()):
+        if not is_hex(hsh, 64):
             raise bad_args("hash must be 64 hex digits (SHA-256 of the whole file)")
         hsh = hsh.lower()
         if block_size is not None and type(block_size) is not int:
             raise bad_args("block_size must be an int")
-        if window is not None and (type(window) is not int or not 1 <= window <= WINDOW_MAX):
-            raise bad_args("window must be an int 1..%d" % WINDOW_MAX)
-        bs = min(max(block_size or BLOCK, _BLOCK_MIN), BLOCK_MAX)
+        if window is not None and (type(window) is not int or not 1 <= window <= _WINDOW_MAX):
+            raise bad_args("window must be an int 1..%d" % _WINDOW_MAX)
+        bs = min(max(block_size or _BLOCK, _BLOCK_MIN), _BLOCK_MAX)
         r = self.rec
         if r and r["hash"] == hsh and r["size"] == size and r["state"] != "failed":
             if r["state"] == "receiving":
@@ -176,7 +178,7 @@ class Transfer:
         self._drop_staging()
         with open(self.path, "wb"):
             pass
-        self.rec = {"hash": hsh, "size": size, "block_size": bs, "window": window or WINDOW, "offset": 0,
+        self.rec = {"hash": hsh, "size": size, "block_size": bs, "window": window or _WINDOW, "offset": 0,
                     "state": "receiving"}
         self.saved = 0
         self.got = 0
@@ -191,7 +193,7 @@ class Transfer:
         # within the 11 words MicroPython keeps on the C stack (a larger one
         # is a heap allocation per call, and collections follow).
         k = self._check(offset)
-        self._write(offset, data, k)
+        self._file(offset, data, k)
         o = self.rec["offset"]
         if o >= self.rec["size"]:
             return self._complete()
@@ -208,12 +210,12 @@ class Transfer:
             raise bad_args("offset must be an int")
         d = offset - r["offset"]
         k = d // r["block_size"]
-        if d < 0 or offset >= r["size"] or d % r["block_size"] or k >= r.get("window", WINDOW) or \
+        if d < 0 or offset >= r["size"] or d % r["block_size"] or k >= r.get("window", _WINDOW) or \
                 self.got & (1 << k):
             raise bad_args("block at %d not needed (need from %d)" % (offset, r["offset"]))
         return k
 
-    def _write(self, offset, data, i):
+    def _file(self, offset, data, i):
         # Check the length, write the block, move the offset over the blocks
         # now contiguous.
         n = min(self.rec["block_size"], self.rec["size"] - offset)
