@@ -36,7 +36,7 @@ WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need` unless the offer
 ACK_EVERY = 4  # blocks per answer
 MQTT_WINDOW = 16  # the hub's largest window, asked for by the offer over MQTT
 MQTT_ACK_EVERY = 8
-MQTT_VERIFY_ASK_S = 2.0  # how long an image.status ask waits for the hub's answer over MQTT
+MQTT_VERIFY_ASK_S = 2.0  # the longest an image.status ask waits for the hub's answer over MQTT
 
 
 def defaults(link: Link) -> tuple[int, int]:
@@ -179,16 +179,20 @@ def _await_verification(link: Link, file_hash: str, timeout: float) -> dict[str,
     """
     deadline = time.monotonic() + timeout
     last: Any = None
-    # Over serial, an ask that lands while the hub reboots is lost: a short timeout, or its whole
-    # length would add to every verification. Over MQTT the broker keeps each ask for the hub's
-    # session and hands them all over when it is back: asks every 0.25 s piled up a burst of a
-    # dozen image.status for a hub just started (on a 100 KiB board, more than its heap took).
-    ask_s = MQTT_VERIFY_ASK_S if link.name == "mqtt" else 0.25
+    # An ask that lands while the hub reboots is lost over serial, and kept by a broker for the
+    # hub's MQTT session (Mosquitto hands them all over when it is back; amqtt may not): a short
+    # timeout, or its whole length would add to every verification, but over MQTT one that
+    # doubles while no answer comes: asks every 0.25 s piled up a dozen image.status for a hub
+    # just started (on a 100 KiB board, more than its heap took).
+    ask_s = 0.25
     while time.monotonic() < deadline:
         try:
             tr = link.request("image.status", timeout=ask_s).result.get("transfer") or {}
+            ask_s = 0.25
         except (HubTimeout, HubError) as e:
             last = e  # rebooting: no answer, or no_memory while it comes up
+            if link.name == "mqtt":
+                ask_s = min(ask_s * 2, MQTT_VERIFY_ASK_S)
             time.sleep(0.02)
             continue
         state = tr.get("state")
