@@ -5,7 +5,7 @@
 """
 
 from hub.codecs import dumps, loads
-from hub.codecs.frame import payload_size, decode_payload, write_payload
+from hub.codecs.frame import decode_payload, payload_size, write_payload
 from hub.errors import HubError
 
 

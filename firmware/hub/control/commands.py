@@ -4,7 +4,6 @@ Handlers only pick arguments apart and call a service; the rules live in the
 services, so every front-end shares them.
 """
 
-from hub import forget
 from hub.errors import bad_args
 
 from hub.control.registry import int_arg, only
@@ -46,11 +45,8 @@ def install(reg, system, clock, config, log):
             raise bad_args("give exactly one of utc, iso")
         if "iso" in args:
 
-            from hub.codecs import iso8601  # dropped again: see clock.iso
-
-            forget("hub.codecs.iso8601")
             try:
-                utc = iso8601.parse_iso(args["iso"])
+                utc = clock.parse_iso(args["iso"])
             except ValueError as e:
                 raise bad_args("iso: %s" % e)
         else:

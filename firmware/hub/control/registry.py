@@ -102,7 +102,8 @@ def _run(h, args, data):
 def _check(a):
     if a is None:
         return {}
-    if isinstance(a, (bytes, bytearray, memoryview)):
+    t = type(a)  # no tuple of types built per call: every block comes here
+    if t is memoryview or t is bytes or t is bytearray:
         a = parse_json(a)
     if not isinstance(a, dict):
         raise bad_args("args must be an object")

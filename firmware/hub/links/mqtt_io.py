@@ -6,9 +6,8 @@ socket itself never blocks, and waiting for the rest of a packet (or for
 room to write) polls it for at most IO_TIMEOUT_S. (A blocking MicroPython
 socket reads until a buffer is full.) Bytes are received into the link's
 preallocated buffer, as many as the socket has, and packets are parsed in
-place: on a board with the heap for a buffer of several blocks, one read
-takes several packets, where reading field by field took seven reads and a
-poll per block; a payload being handled at once is a view into the buffer,
+place: a block is one or two reads, where reading field by field took seven
+reads and a poll; a payload being handled at once is a view into the buffer,
 not a copy. A message larger than the buffer gets bytes of its own, and one
 larger than MAX_MSG is streamed away. The PUBACKs of a batch of messages go
 out in one write (`flush`), not one TCP segment each. On top of it:
@@ -150,7 +149,6 @@ class Sock:
         # forever on QoS 1 redelivery). None tells the link it was too big.
         while n:
             if self.lo == self.hi:
-                self.lo = self.hi = 0
                 self._fill(1)
             k = min(n, self.hi - self.lo)
             self.lo += k

@@ -60,13 +60,17 @@ class Clock:
     def get(self):
         """The time.get result."""
         u = self.utc()
-        return {"utc": u, "iso": iso(u), "set": self.is_set}
+        return {"utc": u, "iso": iso8601().iso(u), "set": self.is_set}
+
+    def parse_iso(self, s):
+        """UTC seconds of YYYY-MM-DDTHH:MM:SSZ; ValueError otherwise."""
+        return iso8601().parse_iso(s)
 
 
-def iso(utc):
-    """ISO 8601 text of a UTC time. Its module is loaded for a command now and
-    then and dropped: it is 2.5 KB of a 100 KiB board's heap otherwise."""
-    from hub.codecs import iso8601
+def iso8601():
+    """hub.codecs.iso8601, loaded for a command now and then and dropped: it
+    is 2.5 KB of a 100 KiB board's heap otherwise."""
+    from hub.codecs import iso8601 as m
 
     forget("hub.codecs.iso8601")
-    return iso8601.iso(utc)
+    return m
