@@ -41,6 +41,10 @@ class FakeImageHub(Link):
         self.drop_answer_to: set[int] = set()  # block offsets whose answer gets lost (once each)
         self.lose_request_for: set[int] = set()  # block offsets whose request never arrives (once each)
         self.max_in_flight = 0
+        # Blocks sent that no answer covers yet (push's "in flight": a quiet block until an answered
+        # one sent after it is answered), in sending order.
+        self._uncovered: list[Any] = []
+        self._uncovered_lock = threading.Lock()
         self.quiet = 0  # quiet blocks taken without an answer
         self.calls: list[tuple[str, dict]] = []
         # Answers travel back after a short delay, as over a wire, so requests really overlap.
@@ -51,6 +55,9 @@ class FakeImageHub(Link):
         while True:
             key, outcome = self._answers.get()
             time.sleep(0.001)
+            with self._uncovered_lock:
+                if key in self._uncovered:
+                    del self._uncovered[:self._uncovered.index(key) + 1]
             self._complete(key, outcome)
 
     # -- Link hooks ----------------------------------------------------------
@@ -60,7 +67,10 @@ class FakeImageHub(Link):
     def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
         args = args or {}
         self.calls.append((command, args))
-        self.max_in_flight = max(self.max_in_flight, len(self._pending))
+        if command == "image.block":
+            with self._uncovered_lock:
+                self._uncovered.append(key)
+                self.max_in_flight = max(self.max_in_flight, len(self._uncovered))
         if command == "image.block" and args["offset"] in self.lose_request_for:
             self.lose_request_for.discard(args["offset"])
             return

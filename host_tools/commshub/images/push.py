@@ -112,8 +112,10 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
                      block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
     answer, failures = offer, 0
-    # offset -> (ticket, length, answered): quiet blocks are in flight until an answered one after them
-    in_flight: OrderedDict[int, tuple[Ticket, int, bool]] = OrderedDict()
+    # offset -> (ticket, length), the ticket None for a quiet block: those are in flight until an answered one after them
+    in_flight: OrderedDict[int, tuple[Ticket | None, int]] = OrderedDict()
+    view = memoryview(image)  # blocks are cut from it without a copy each
+    name = f"{commands}.block"
     while not answer.get("done"):
         need = [(int(o), int(n)) for o, n in answer.get("need") or []]
         if not need and not in_flight:
@@ -126,18 +128,24 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
                 raise PushError("protocol", f"the hub asked for [{off}, {n}] of a {size}-byte file")
             # Answered: every ack_every-th, the burst's last (so one answer is always awaited), the file's last.
             ack = i == len(burst) - 1 or (i + 1) % ack_every == 0 or off + n >= size
-            args: dict[str, Any] = {"offset": off} if ack else {"offset": off, "ack": False}
-            in_flight[off] = (link.submit(f"{commands}.block", args, image[off:off + n]), n, ack)
+            block = view[off:off + n]
+            if ack:
+                in_flight[off] = (link.submit(name, {"offset": off}, block), n)
+            else:  # no ticket: its answer comes only if it fails, and `need` says so too
+                link.send(name, {"offset": off, "ack": False}, block)
+                in_flight[off] = (None, n)
             res.blocks_sent += 1
             res.bytes_sent += min(n, size - off)
-        off, (ticket, n, _) = next((o, v) for o, v in in_flight.items() if v[2])
+        off, (ticket, n) = next((o, v) for o, v in in_flight.items() if v[0])
         last = off + n >= size
         try:
             answer = ticket.wait(verify_timeout if last else timeout).result or {}
             # Blocks travel in order: every quiet one sent before this one (in_flight keeps the sending
             # order) has been handled. Those the hub still needs were lost or refused: `need` lists them.
             for o in list(in_flight):
-                in_flight.pop(o)[0].forget()
+                t = in_flight.pop(o)[0]
+                if t:
+                    t.forget()
                 if o == off:
                     break
             failures = 0
@@ -208,9 +216,10 @@ def _await_verification(link: Link, file_hash: str, timeout: float) -> dict[str,
     raise PushError("timeout", f"no verification verdict within {timeout:.0f} s (last: {last})")
 
 
-def _forget(in_flight: OrderedDict[int, tuple[Ticket, int, bool]]) -> None:
-    for t, _, _ in in_flight.values():
-        t.forget()
+def _forget(in_flight: OrderedDict[int, tuple[Ticket | None, int]]) -> None:
+    for t, _ in in_flight.values():
+        if t:
+            t.forget()
     in_flight.clear()
 
 

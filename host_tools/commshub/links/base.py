@@ -138,6 +138,17 @@ class Link:
                 self._event_cv.wait(left)
 
     # -- pipelining ----------------------------------------------------------
+    def send(self, command: str, args: dict | None = None, data: bytes = b"") -> Any:
+        """Send a request whose answer nobody awaits; returns its key (seq or id).
+
+        An answer that comes anyway is dropped. An image push sends its quiet
+        blocks this way: the hub answers one only when it fails, and the next
+        answered block's `need` lists it again.
+        """
+        key = self._new_key()
+        self._transmit(key, command, args, data)
+        return key
+
     def submit(self, command: str, args: dict | None = None, data: bytes = b"") -> Ticket:
         """Send a request without waiting; `ticket.wait()` collects the answer.
 

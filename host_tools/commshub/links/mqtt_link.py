@@ -50,7 +50,7 @@ def topic_prefix(hub_id: str) -> str:
 def encode_bin_envelope(req_id: str, command: str, args: dict | None, data: bytes) -> bytes:
     """`cmd/bin` payload: idlen, id, then the serial payload layout."""
     rid = req_id.encode()
-    return bytes([len(rid)]) + rid + fr.encode_payload(command, args, data)
+    return fr.encode_payload(command, args, data, bytes((len(rid),)) + rid)
 
 
 def decode_bin_envelope(payload: bytes) -> tuple[str, str, Any, bytes]:
@@ -152,7 +152,8 @@ class MqttLink(Link):
         After a broker restart this waits for the link to reconnect first, and
         with `wait` for the broker to take the message (its PUBACK).
         """
-        if not (self._connected.wait(self.timeout) and self._suback.wait(self.timeout)):
+        if not (self._connected.is_set() and self._suback.is_set()) and \
+                not (self._connected.wait(self.timeout) and self._suback.wait(self.timeout)):
             raise HubTimeout(f"not connected to the MQTT broker {self.broker_url}")
         info = self.client.publish(self.prefix + subtopic, payload, qos=qos, retain=retain)
         if wait:

@@ -55,12 +55,6 @@ class SerialLink(Link):
             self.port.write(data)
             self.port.flush()
 
-    def send(self, command: str, args: dict | None = None, data: bytes = b"") -> int:
-        """Send a request without waiting; returns its seq."""
-        seq = self._next_seq()
-        self.write_raw(fr.encode(fr.REQUEST, seq, command, args, data))
-        return seq
-
     def request(self, command: str, args: dict | None = None, data: bytes = b"", timeout: float | None = None) -> Reply:
         """Send one command and wait for its response; raises HubError or HubTimeout."""
         return self.submit(command, args, data).wait(timeout)

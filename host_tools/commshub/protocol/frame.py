@@ -52,13 +52,13 @@ class Console:
 Item = Union[Frame, Dropped, Console]
 
 
-def encode_payload(name: str, body: Any = None, data: bytes = b"") -> bytes:
-    """Payload: nlen, name, jlen, JSON, data."""
+def encode_payload(name: str, body: Any = None, data: bytes = b"", prefix: bytes = b"") -> bytes:
+    """Payload: nlen, name, jlen, JSON, data; after `prefix` (an MQTT envelope's id), in one copy."""
     nb = name.encode()
     if len(nb) > 255:
         raise ValueError("name longer than 255 bytes")
     js = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-    return bytes([len(nb)]) + nb + struct.pack("<H", len(js)) + js + bytes(data)
+    return b"".join((prefix, bytes((len(nb),)), nb, struct.pack("<H", len(js)), js, data))
 
 
 def decode_payload(payload: bytes) -> tuple[str, Any, bytes]:
