@@ -56,11 +56,12 @@ class System:
         It also sets when the next collections come: every heap/_GC_SHARE
         bytes allocated instead of only when the heap is full, so garbage never
         piles up between long-lived objects, which fragments a non-moving heap
-        until a 1 KB command fails. A heap of _ROOMY or more waits for half of
-        what is free to be allocated, if that is more: a collection marks the
-        whole live heap, and one every heap/16 bytes was a third of the CPU of
-        a fast download on the 160 KiB emulator board. On the 100 KiB ESP32
-        that wait left commands without heap (17 HIL tests failed in one run).
+        until a 1 KB command fails. A heap of _ROOMY or more waits until only
+        heap/_GC_SHARE of what is free is left, if that is later: a collection
+        marks the whole live heap, and one every heap/16 bytes was a third of
+        the CPU of a fast download on the 160 KiB emulator board (at half of
+        what is free, still a fifth). On the 100 KiB ESP32 a later collection
+        left commands without heap (17 HIL tests failed in one run).
         """
         # Called after every command: its frame stays within the 11 words
         # MicroPython keeps on the C stack (a larger one is a heap allocation
@@ -71,7 +72,8 @@ class System:
         gc.collect()
         used = gc.mem_alloc()
         free = gc.mem_free()
-        gc.threshold(max((used + free) // _GC_SHARE, free // 2 if used + free >= _ROOMY else 0))
+        keep = (used + free) // _GC_SHARE
+        gc.threshold(max(keep, free - keep if used + free >= _ROOMY else 0))
         if used > self.heap_peak:
             self.heap_peak = used
         return used
