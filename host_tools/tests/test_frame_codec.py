@@ -93,3 +93,10 @@ def test_a_frame_cut_short_does_not_swallow_the_next_one():
     d = fr.Decoder()
     items = d.feed(cut + PING_RSP + bytes(400))
     assert any(isinstance(x, fr.Frame) and x.seq == 1 for x in items)
+
+
+def test_json_given_as_text_goes_as_it_is_and_a_prefix_leads():
+    block = bytes(range(256)) * 8
+    as_text = fr.encode_payload("image.block", b'{"offset":2048,"ack":false}', memoryview(block), b"\x02id")
+    assert as_text == b"\x02id" + fr.encode_payload("image.block", {"offset": 2048, "ack": False}, block)
+    assert fr.decode_payload(as_text[3:]) == ("image.block", {"offset": 2048, "ack": False}, block)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import queue
 import threading
 import time
@@ -64,8 +65,8 @@ class FakeImageHub(Link):
     def _new_key(self) -> int:
         return next(self._keys)
 
-    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
-        args = args or {}
+    def _transmit(self, key: Any, command: str, args: dict | bytes | None, data: bytes) -> None:
+        args = json.loads(args) if isinstance(args, bytes) else args or {}  # bytes: JSON text, as on the wire
         self.calls.append((command, args))
         if command == "image.block":
             with self._uncovered_lock:

@@ -132,7 +132,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
             if ack:
                 in_flight[off] = (link.submit(name, {"offset": off}, block), n)
             else:  # no ticket: its answer comes only if it fails, and `need` says so too
-                link.send(name, {"offset": off, "ack": False}, block)
+                link.send(name, b'{"offset":%d,"ack":false}' % off, block)
                 in_flight[off] = (None, n)
             res.blocks_sent += 1
             res.bytes_sent += min(n, size - off)

@@ -138,12 +138,13 @@ class Link:
                 self._event_cv.wait(left)
 
     # -- pipelining ----------------------------------------------------------
-    def send(self, command: str, args: dict | None = None, data: bytes = b"") -> Any:
+    def send(self, command: str, args: dict | bytes | None = None, data: bytes = b"") -> Any:
         """Send a request whose answer nobody awaits; returns its key (seq or id).
 
         An answer that comes anyway is dropped. An image push sends its quiet
         blocks this way: the hub answers one only when it fails, and the next
-        answered block's `need` lists it again.
+        answered block's `need` lists it again. `args` may be JSON text
+        already (bytes): a block's is formatted, not dumped, on that hot path.
         """
         key = self._new_key()
         self._transmit(key, command, args, data)
@@ -165,7 +166,7 @@ class Link:
         """A fresh key matching a request to its answer (seq on serial, id on MQTT)."""
         raise NotImplementedError
 
-    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+    def _transmit(self, key: Any, command: str, args: dict | bytes | None, data: bytes) -> None:
         """Put one request, tagged with `key`, on the wire."""
         raise NotImplementedError
 

@@ -47,7 +47,7 @@ def topic_prefix(hub_id: str) -> str:
     return f"{TOPIC_ROOT}/{hub_id}/"
 
 
-def encode_bin_envelope(req_id: str, command: str, args: dict | None, data: bytes) -> bytes:
+def encode_bin_envelope(req_id: str, command: str, args: dict | bytes | None, data: bytes) -> bytes:
     """`cmd/bin` payload: idlen, id, then the serial payload layout."""
     rid = req_id.encode()
     return fr.encode_payload(command, args, data, bytes((len(rid),)) + rid)
@@ -176,7 +176,7 @@ class MqttLink(Link):
     def _new_key(self) -> str:
         return self.new_id()
 
-    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+    def _transmit(self, key: Any, command: str, args: dict | bytes | None, data: bytes) -> None:
         # Not waiting for the broker's PUBACK: the hub's answer acknowledges a
         # request (or its timeout says it was lost), and waiting for each one
         # would allow one block in flight between here and the broker, where
@@ -186,7 +186,7 @@ class MqttLink(Link):
         else:
             doc: dict[str, Any] = {"id": key, "cmd": command}
             if args:
-                doc["args"] = args
+                doc["args"] = json.loads(args) if isinstance(args, bytes) else args
             self.publish("cmd", json.dumps(doc, separators=(",", ":")), wait=False)
 
     def wait_status(self, where: Callable[[dict], bool], timeout: float = 10.0) -> dict:

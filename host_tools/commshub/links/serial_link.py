@@ -62,7 +62,7 @@ class SerialLink(Link):
     def _new_key(self) -> int:
         return self._next_seq()
 
-    def _transmit(self, key: Any, command: str, args: dict | None, data: bytes) -> None:
+    def _transmit(self, key: Any, command: str, args: dict | bytes | None, data: bytes) -> None:
         self.write_raw(fr.encode(fr.REQUEST, key, command, args, data))
 
     def request_frame(self, raw: bytes, seq: int, timeout: float | None = None) -> Reply:

@@ -53,11 +53,14 @@ Item = Union[Frame, Dropped, Console]
 
 
 def encode_payload(name: str, body: Any = None, data: bytes = b"", prefix: bytes = b"") -> bytes:
-    """Payload: nlen, name, jlen, JSON, data; after `prefix` (an MQTT envelope's id), in one copy."""
+    """Payload: nlen, name, jlen, JSON, data; after `prefix` (an MQTT envelope's id), in one copy.
+
+    `body` given as bytes is JSON text already (an image push formats each block's own).
+    """
     nb = name.encode()
     if len(nb) > 255:
         raise ValueError("name longer than 255 bytes")
-    js = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    js = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
     return b"".join((prefix, bytes((len(nb),)), nb, struct.pack("<H", len(js)), js, data))
 
 
