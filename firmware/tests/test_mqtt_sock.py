@@ -112,6 +112,19 @@ def test_whole_packets_are_pending_without_a_read():
     assert [g[:2] for g in got] == [(True, b"x" * 20), (False, b"y" * 20)]
 
 
+def test_ready_with_the_buffer_full_of_a_large_packet_s_start():
+    c, peer, got = _pair(64)
+    assert not c.ready()  # nothing there: no wait
+    big = bytes(range(200))
+    peer.write(_publish(b"t/bin", big, 4))
+    time.sleep_ms(50)
+    assert c.ready()  # the packet came: only its start fits the buffer
+    assert not c.pending()
+    assert c.ready()  # wait_msg streams the rest
+    assert c.wait_msg() is None
+    assert got == [(True, big, "bytearray")]
+
+
 def test_queued_message_is_a_copy():
     # Outside the link's read loop (a message arriving while it subscribes) the payload is
     # queued: it must not be a view of the buffer the next packet overwrites.
