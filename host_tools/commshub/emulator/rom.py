@@ -29,11 +29,11 @@ import termios
 
 class FlashBdev:
     # File-backed flash with littlefs' extended block-device protocol, for a
-    # VM without `emuflash` (a MicroPython given to make setup): the VM that
+    # VM without `emuflash` (a MicroPython given to make setup). The VM that
     # setup builds has this driver in C (vm_modules/emuflash), as a real port
-    # has, at a fifth of the hub's CPU per download block less. Writes go
-    # straight to the file (no buffering) so a SIGKILL - a power cut - keeps
-    # every block littlefs already programmed, as real flash would.
+    # has: this one took a fifth of the hub's CPU per download block. Writes
+    # go straight to the file (no buffering) so a SIGKILL - a power cut -
+    # keeps every block littlefs already programmed, as real flash would.
     def __init__(self, f, bs, n):
         self.f = f
         self.bs = bs
