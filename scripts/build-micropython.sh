@@ -37,11 +37,7 @@ else
     warn "building a 64-bit MicroPython: heap figures will be about 1.3x a real 32-bit board's (install gcc-multilib for a faithful one)"
 fi
 OUT=$SRC/ports/unix/$BUILDDIR/micropython
-# C modules built into the VM: the emulated boards' parts that a real port
-# has in C (host_tools/commshub/emulator/vm_modules/*/).
-USER_MODS=$REPO/host_tools/commshub/emulator/vm_modules
-# What the binary is built from besides the pinned source: a change rebuilds it.
-INPUTS=$(cat "$0" "$USER_MODS"/*/* | sha256sum | cut -c1-16)
+INPUTS=$(vm_build_inputs)
 
 if [ -x "$OUT" ] && [ "$(cat "$OUT.inputs" 2>/dev/null)" = "$INPUTS" ]; then
     say "MicroPython $DEB_VERSION already built: ${OUT#"$REPO"/}" >&2
@@ -77,7 +73,7 @@ fi
 MANIFEST=$WORK/manifest.py
 printf '# Frozen into the Unix port: asyncio only.\ninclude("$(MPY_DIR)/extmod/asyncio")\n' >"$MANIFEST"
 FLAGS=("${WIDTH_FLAGS[@]}" MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 MICROPY_VFS_LFS2=1 "FROZEN_MANIFEST=$MANIFEST"
-       "USER_C_MODULES=$USER_MODS")
+       "USER_C_MODULES=$VM_MODULES")
 
 LOG=$WORK/build.log
 : >"$LOG"

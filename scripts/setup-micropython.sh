@@ -56,7 +56,7 @@ fi
 
 # An existing binary that setup built (or that was put there by hand) is kept
 # when it passes the checks; one copied from an earlier MICROPYTHON is not.
-ORIGIN_BUILT="built from Debian source micropython 1.25.0+ds-1 by $(cat "$REPO/scripts/build-micropython.sh" "$REPO"/host_tools/commshub/emulator/vm_modules/*/* | sha256sum | cut -c1-12)"
+ORIGIN_BUILT="built from Debian source micropython 1.25.0+ds-1 by $(vm_build_inputs)"
 if [ -x "$BIN" ] && [ "$(cat "$BIN.origin" 2>/dev/null)" = "$ORIGIN_BUILT" ] && check "$BIN"; then
     say "keeping MicroPython $VERSION at ${BIN#"$REPO"/} ($(cat "$BIN.origin" 2>/dev/null || echo 'origin unknown'))"
     exit 0
