@@ -36,7 +36,8 @@ WINDOW = 8  # blocks in flight: the hub lists up to 8 in `need` unless the offer
 ACK_EVERY = 4  # blocks per answer
 MQTT_WINDOW = 16  # the hub's largest window, asked for by the offer over MQTT
 MQTT_ACK_EVERY = 8
-MQTT_VERIFY_ASK_S = 2.0  # the longest an image.status ask waits for the hub's answer over MQTT
+VERIFY_ASK_S = 0.25  # how long an image.status ask waits for the hub's answer during verification
+MQTT_VERIFY_ASK_S = 2.0  # the longest it waits over MQTT, doubling from VERIFY_ASK_S while none comes
 
 
 def defaults(link: Link) -> tuple[int, int]:
@@ -108,8 +109,9 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
     except gbcs.ImageFormatError:
         mi_hash = None  # the hub judges it (bad_format); tests push broken files on purpose
     t0 = time.monotonic()
-    offer = _offer(link, image, block_size, timeout, max_resyncs, commands, window)
-    res = PushResult(size=size, file_hash=hashlib.sha256(image).hexdigest(), mi_hash=mi_hash,
+    file_hash = hashlib.sha256(image).hexdigest()  # once: every re-offer names the file by it
+    offer = _offer(link, size, file_hash, block_size, timeout, max_resyncs, commands, window)
+    res = PushResult(size=size, file_hash=file_hash, mi_hash=mi_hash,
                      block_size=int(offer.get("block_size") or 0), resumed_from=int(offer.get("offset", 0)))
     answer, failures = offer, 0
     # offset -> (ticket, length), the ticket None for a quiet block: those are in flight until an answered one after them
@@ -161,7 +163,7 @@ def push(link: Link, image: bytes, progress: Progress | None = None, *, window: 
                                 f"{failures} tries in a row without progress; last: {e}") from e
             if isinstance(e, HubError) and e.code == "no_memory":
                 time.sleep(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
-            answer = _offer(link, image, block_size, timeout, max_resyncs, commands, window)
+            answer = _offer(link, size, file_hash, block_size, timeout, max_resyncs, commands, window)
         if progress:
             progress(min(int(answer.get("offset", 0)), size), size)
     _forget(in_flight)
@@ -192,11 +194,11 @@ def _await_verification(link: Link, file_hash: str, timeout: float) -> dict[str,
     # timeout, or its whole length would add to every verification, but over MQTT one that
     # doubles while no answer comes: asks every 0.25 s piled up a dozen image.status for a hub
     # just started (on a 100 KiB board, more than its heap took).
-    ask_s = 0.25
+    ask_s = VERIFY_ASK_S
     while time.monotonic() < deadline:
         try:
             tr = link.request("image.status", timeout=ask_s).result.get("transfer") or {}
-            ask_s = 0.25
+            ask_s = VERIFY_ASK_S
         except (HubTimeout, HubError) as e:
             last = e  # rebooting: no answer, or no_memory while it comes up
             if link.name == "mqtt":
@@ -223,11 +225,12 @@ def _forget(in_flight: OrderedDict[int, tuple[Ticket | None, int]]) -> None:
     in_flight.clear()
 
 
-def _offer(link: Link, image: bytes, block_size: int | None, timeout: float | None, tries: int,
+def _offer(link: Link, size: int, file_hash: str, block_size: int | None, timeout: float | None, tries: int,
            commands: str = "image", window: int = WINDOW) -> dict[str, Any]:
-    """`image.offer`, retried on timeouts and `no_memory`; the answer says where to resume.
-    A `window` over the hub's default of 8 is asked for (16 at most)."""
-    args: dict[str, Any] = {"size": len(image), "hash": hashlib.sha256(image).hexdigest()}
+    """`image.offer` of the file of `size` bytes and SHA-256 `file_hash`, retried on timeouts and
+    `no_memory`; the answer says where to resume. A `window` over the hub's default of 8 is asked
+    for (16 at most)."""
+    args: dict[str, Any] = {"size": size, "hash": file_hash}
     if block_size:
         args["block_size"] = block_size
     if window > WINDOW:
