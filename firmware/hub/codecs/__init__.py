@@ -11,8 +11,6 @@ from micropython import const
 
 _MAX_DEPTH = const(16)
 _SHORT = const(96)  # loads: args this short are copied to be judged by C counts
-_OPEN = const(b"{[")
-_CLOSE = const(b"}]")
 
 
 def is_hex(s, n, hexs=b"0123456789abcdefABCDEF"):

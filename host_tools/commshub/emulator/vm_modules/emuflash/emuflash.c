@@ -78,8 +78,11 @@ static mp_obj_t emuflash_file_rw(size_t n_args, const mp_obj_t *args, bool write
     mp_get_buffer_raise(args[2], &buf, write ? MP_BUFFER_READ : MP_BUFFER_WRITE);
     mp_int_t b = mp_obj_get_int(args[1]);
     mp_int_t o = n_args > 3 && args[3] != mp_const_none ? mp_obj_get_int(args[3]) : 0;
+    if (b < 0 || b >= self->block_count || o < 0) {
+        return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+    }
     size_t start = (size_t)b * (size_t)self->block_size + (size_t)o;
-    if (b < 0 || b >= self->block_count || o < 0 || start > self->size || buf.len > self->size - start) {
+    if (start > self->size || buf.len > self->size - start) {
         return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
     }
     if (write) {
