@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -172,19 +171,11 @@ def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
     """paho -> broker -> paho round trip for a ping-sized QoS 1 message: the floor under MQTT RTTs."""
     import threading
 
-    import paho.mqtt.client as mqtt
+    from .links.mqtt_link import ready_client
 
-    from .links.mqtt_link import parse_broker_url, set_nodelay
-
-    host, port = parse_broker_url(broker_url)
     got = threading.Event()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
-    c.on_message = lambda *a: got.set()
-    c.on_connect = lambda client, *a: set_nodelay(client)
-    c.connect(host, port)
-    c.loop_start()
-    c.subscribe("bench/echo", 1)
-    time.sleep(0.3)
+    c = ready_client(broker_url, f"bench-{os.getpid()}", [("bench/echo", 1)],
+                     lambda _c, _u, m: m.topic == "bench/echo" and got.set())
     rtts = []
     for _ in range(n):
         got.clear()
@@ -192,8 +183,8 @@ def broker_rtt(broker_url: str, n: int) -> dict[str, float]:
         c.publish("bench/echo", b'{"id":"x","cmd":"ping"}', qos=1)
         got.wait(5)
         rtts.append(time.perf_counter() - t)
-    c.loop_stop()
     c.disconnect()
+    c.loop_stop()
     return rtt_stats(rtts)
 
 

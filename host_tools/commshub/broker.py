@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 from . import paths
 
@@ -37,6 +38,22 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
     return False
 
 
+class _SubscriptionTable(dict):
+    """amqtt's table of topic filters, iterated over a copy.
+
+    amqtt (0.12.1) walks this table across awaits: on each new connection (sending
+    retained messages) and on each broadcast. A SUBSCRIBE from another client landing
+    meanwhile raised 'dictionary changed size during iteration', which dropped the
+    connecting client (paho is back only after its 1 s reconnect delay) or the message.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(dict.keys(self)))
+
+    def items(self) -> list:  # type: ignore[override]
+        return list(dict.items(self))
+
+
 def serve(host: str, port: int, verbose: bool = False) -> None:
     """Run amqtt in the foreground until SIGINT/SIGTERM."""
     from amqtt.broker import Broker
@@ -51,6 +68,7 @@ def serve(host: str, port: int, verbose: bool = False) -> None:
 
     async def main() -> None:
         broker = Broker(config)
+        broker._subscriptions = _SubscriptionTable()  # see _SubscriptionTable
         await broker.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -43,6 +43,36 @@ def set_nodelay(client: mqtt.Client) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def ready_client(broker_url: str, client_id: str, topics: list[tuple[str, int]] | None = None,
+                 on_message: Callable | None = None, timeout: float = 10.0) -> mqtt.Client:
+    """A paho client with its loop running, connected (CONNACK seen, Nagle off) and subscribed to
+    `topics` (SUBACK seen), so that what a benchmark times holds none of the setup.
+    Raises HubTimeout if the broker does not accept it within `timeout` s."""
+    host, port = parse_broker_url(broker_url)
+    up, subscribed = threading.Event(), threading.Event()
+
+    def on_connect(client, _userdata, _flags, reason_code, _properties) -> None:
+        if not reason_code.is_failure:
+            set_nodelay(client)
+            up.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    c.on_connect = on_connect
+    c.on_subscribe = lambda *a: subscribed.set()
+    if on_message is not None:
+        c.on_message = on_message
+    c.connect(host, port)
+    c.loop_start()
+    ok = up.wait(timeout)
+    if ok and topics:
+        c.subscribe(topics)
+        ok = subscribed.wait(timeout)
+    if not ok:
+        c.loop_stop()
+        raise HubTimeout(f"MQTT broker {broker_url} did not accept client {client_id} in {timeout:.0f} s")
+    return c
+
+
 def topic_prefix(hub_id: str) -> str:
     return f"{TOPIC_ROOT}/{hub_id}/"
 
