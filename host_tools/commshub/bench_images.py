@@ -65,24 +65,33 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 
 @contextlib.contextmanager
-def hub_on_its_own_core(hub_pid: int | None, broker_pid: int | None) -> Iterator[bool]:
+def hub_on_its_own_core(hub_pid: Callable[[], int | None], broker_pid: int | None
+                        ) -> Iterator[Callable[[], None] | None]:
     """Run the hub VM on a core of its own and the broker and this process (the head-end, the raw
-    reference's clients) on the others, as a board has a CPU of its own. Yields False (nothing
-    pinned) on a single core."""
+    reference's clients) on the others, as a board has a CPU of its own. Yields the function that
+    pins the hub VM running now: call it before each download, since every verify boot starts a new
+    VM process, which the old one's pinning does not cover. Yields None (nothing pinned) on a single core."""
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2 or hub_pid is None:
-        yield False
+    if len(cpus) < 2 or hub_pid() is None:
+        yield None
         return
     others = [os.getpid()] + ([broker_pid] if broker_pid else [])
+
+    def pin_hub() -> None:
+        pid = hub_pid()
+        if pid is not None:
+            _pin(pid, {cpus[-1]})
+
     try:
         for p in others:
             _pin(p, set(cpus[:-1]))
-        _pin(hub_pid, {cpus[-1]})
-        yield True
+        pin_hub()
+        yield pin_hub
     finally:
-        for p in others + [hub_pid]:
-            with contextlib.suppress(OSError):
-                _pin(p, set(cpus))
+        for p in others + [hub_pid()]:
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    _pin(p, set(cpus))
 
 
 def download(hub: Hub, via: str, image: bytes, broker_pid: int | None = None) -> dict[str, Any]:
@@ -233,7 +242,7 @@ def verify_time_ms(runs: int = 20) -> dict[str, float]:
 
 
 def mqtt_download(hub: Hub, broker_url: str, version: str, broker_pid: int | None = None,
-                  runs: int = 3) -> tuple[dict[str, Any], str]:
+                  runs: int = 3, pin: Callable[[], None] | None = None) -> tuple[dict[str, Any], str]:
     """`runs` pairs of an MQTT download of 512 KiB and a raw paho -> broker -> paho run of the same
     blocks right after it; returns the best download with the best raw rate, each pair's ratio (both
     halves of a pair see the same moment of a shared machine) and the VM's own MQTT ceiling, and the
@@ -243,6 +252,8 @@ def mqtt_download(hub: Hub, broker_url: str, version: str, broker_pid: int | Non
     raws: list[float] = []
     ratios: list[float] = []
     for i in range(runs):
+        if pin is not None:
+            pin()  # the VM of this moment: the last download's verify boot started a new one
         d = download(hub, "mqtt", padded_image(hub.board.name, version, size), broker_pid)
         version = _bump(version)
         raw = _raw_mqtt_run(broker_url, d["block_size"], size, push.MQTT_WINDOW, f"{os.getpid()}-{i}")
@@ -282,9 +293,9 @@ def run(broker_url: str, log: Callable[[str], None], big_mb: float = 1.0,
         log(f"  MQTT download (amqtt): blocks {m['blocks_rate'] / 1024:.0f} KiB/s, median {100 * median(m['ratios']):.0f} % "
             f"of the raw run of its pair (best raw {m['raw'] / 1024:.0f} KiB/s), VM ceiling {m['vm'] / 1024:.0f} KiB/s; "
             f"with the verify boot {m['rate'] / 1024:.0f} KiB/s")
-        with hub_on_its_own_core(target.emu.pid, broker_pid) as pinned:
-            if pinned:
-                p, version = mqtt_download(hub, broker_url, version, broker_pid)
+        with hub_on_its_own_core(lambda: target.emu.pid, broker_pid) as pin:
+            if pin:
+                p, version = mqtt_download(hub, broker_url, version, broker_pid, pin=pin)
                 out["mqtt_own_core"] = p
                 log(f"  the same, hub VM on a core of its own: {p['blocks_rate'] / 1024:.0f} KiB/s, median "
                     f"{100 * median(p['ratios']):.0f} % of the raw run of its pair")
