@@ -70,18 +70,19 @@ def test_offer_lists_a_window_of_blocks():
 def test_offer_may_ask_for_a_wider_window_and_keeps_it_on_resume():
     _, t, _ = _mk()
     data = _data(40 * 1024)
-    a = t.offer(len(data), _hash(data), 1024, 16)  # the largest window
-    assert a["need"] == [[k * 1024, 1024] for k in range(16)]
+    a = t.offer(len(data), _hash(data), 1024, 24)  # the largest window
+    assert a["need"] == [[k * 1024, 1024] for k in range(24)]
     t.block(12 * 1024, data[12 * 1024:13 * 1024])  # beyond the default window of 8: taken
-    assert t.rec["offset"] == 0 and [12 * 1024, 1024] not in t.need()
-    e = raises(HubError, t.block, 16 * 1024, data[16 * 1024:17 * 1024])  # beyond 16: refused
+    t.block(23 * 1024, data[23 * 1024:24 * 1024])  # the window's last block: its bit stays a small int
+    assert t.rec["offset"] == 0 and [12 * 1024, 1024] not in t.need() and [23 * 1024, 1024] not in t.need()
+    e = raises(HubError, t.block, 24 * 1024, data[24 * 1024:25 * 1024])  # beyond 24: refused
     assert e.code == "bad_args"
-    for bad in (0, 17, "16", True):
+    for bad in (0, 25, "24", True):
         assert raises(HubError, t.offer, len(data), _hash(data), 1024, bad).code == "bad_args"
     t.persist()
     # The window is part of the transfer: a reboot (a new Transfer on the same store) keeps it.
     again = T.Transfer(t.store, t.bus, t.log)
-    assert len(again.offer(len(data), _hash(data), None)["need"]) == 16
+    assert len(again.offer(len(data), _hash(data), None)["need"]) == 24
 
 
 def test_block_size_default_and_clamp():

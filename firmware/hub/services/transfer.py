@@ -35,7 +35,7 @@ from micropython import const
 # Module constants are const() with a leading underscore where nothing outside reads them: a
 # global's name is a qstr for good, and the 100 KiB ESP32 sits at a 4.5 KB step of the qstr table.
 _WINDOW = const(8)  # blocks in flight, unless the offer asks for more
-_WINDOW_MAX = const(16)
+_WINDOW_MAX = const(24)  # `got` is a bitmap of the window: under 30 bits it stays a small int on 32-bit ports
 _BLOCK = const(2048)
 _BLOCK_MIN = const(256)
 _BLOCK_MAX = const(3072)
