@@ -44,7 +44,8 @@ class _SubscriptionTable(dict):
     amqtt (0.12.1) walks this table across awaits: on each new connection (sending
     retained messages) and on each broadcast. A SUBSCRIBE from another client landing
     meanwhile raised 'dictionary changed size during iteration', which dropped the
-    connecting client (paho is back only after its 1 s reconnect delay) or the message.
+    connecting client (seen: paho is back only after its 1 s reconnect delay; see
+    test_embedded_broker.py) and, by amqtt's code, would end a broadcast part-way.
     """
 
     def __iter__(self) -> Iterator[str]:
