@@ -11,9 +11,12 @@ from commshub.broker import EmbeddedBroker
 from commshub.links.mqtt_link import parse_broker_url
 
 
-def _client(url: str, cid: str) -> mqtt.Client:
+def _client(url: str, cid: str, lost: threading.Event | None = None) -> mqtt.Client:
+    """A connected paho client with its loop running; `lost` is set if it is disconnected."""
     host, port = parse_broker_url(url)
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
+    if lost is not None:
+        c.on_disconnect = lambda *a: lost.set()
     c.connect(host, port)
     c.loop_start()
     return c
@@ -50,11 +53,7 @@ def test_connects_survive_concurrent_subscribes():
         try:
             for k in range(10):
                 lost = threading.Event()
-                c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"newcomer-{k}")
-                c.on_disconnect = lambda *a, ev=lost: ev.set()
-                host, port = parse_broker_url(broker.url)
-                c.connect(host, port)
-                c.loop_start()
+                c = _client(broker.url, f"newcomer-{k}", lost)
                 if lost.wait(0.15):
                     dropped.append(k)
                 c.disconnect()
